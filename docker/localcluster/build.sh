@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds the local control plane from upstream Go modules: kube-apiserver,
+# kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes), etcd
+# (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok).
+#
+# Why not `go install k8s.io/kubernetes/cmd/...@vX`: the kubernetes go.mod points every
+# staging module at ./staging with replace lines and requires them at v0.0.0, which
+# `go install` refuses. We build from a throwaway module of our own whose replace lines are
+# derived from the release's go.mod, so a version bump never means editing a list by hand.
+#
+# Output: $LOCALCLUSTER_CACHE/<key>/bin, where <key> names every version. A finished build
+# leaves a stamp file, so running this again is a no-op.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache_root=${LOCALCLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/k8s-sandbox/localcluster}
+key="k8s-${KUBE_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
+out="$cache_root/$key"
+bin="$out/bin"
+
+if [ "${1:-}" = "--print-bin" ]; then
+  echo "$bin"
+  exit 0
+fi
+
+if [ -f "$out/.complete" ]; then
+  echo "localcluster: binaries already built in $bin"
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "localcluster: Go is required (see README)" >&2; exit 1; }
+mkdir -p "$bin" "$out/src"
+export CGO_ENABLED=0 GOFLAGS="-mod=mod -trimpath" GOTOOLCHAIN=local
+start=$(date +%s)
+step() { echo "localcluster: [$(( $(date +%s) - start ))s] $*"; }
+
+# --- Kubernetes --------------------------------------------------------------------------
+build_kubernetes() {
+  local src="$out/src/kubernetes" minor major
+  major=${KUBE_VERSION#v}; major=${major%%.*}
+  minor=${KUBE_VERSION#v*.}; minor=${minor%%.*}
+  rm -rf "$src"; mkdir -p "$src"; cd "$src"
+  go mod init localcluster/kubernetes >/dev/null 2>&1
+  step "reading k8s.io/kubernetes@$KUBE_VERSION go.mod"
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  # Every staging module is required at v0.0.0 upstream; publish it at v0.<minor>.<patch>.
+  local staging_version="v0.${KUBE_VERSION#v*.}"
+  local edits=("-require=k8s.io/kubernetes@$KUBE_VERSION" "-godebug=default=go1.24")
+  local mod
+  while read -r mod; do
+    edits+=("-replace=$mod=$mod@$staging_version")
+  done < <(go mod edit -json "$gomod" | python3 -c '
+import json, sys
+for req in json.load(sys.stdin)["Require"]:
+    if req["Version"] == "v0.0.0" and req["Path"].startswith("k8s.io/"):
+        print(req["Path"])')
+  step "$(( ${#edits[@]} - 2 )) staging modules replaced at $staging_version"
+  go mod edit "${edits[@]}"
+  # Upstream's go.mod pins exact dependency versions; copy them so the build matches a release build.
+  go mod edit -json "$gomod" | python3 -c '
+import json, sys
+for req in json.load(sys.stdin)["Require"]:
+    if req["Version"] != "v0.0.0":
+        print("-require=%s@%s" % (req["Path"], req["Version"]))' | xargs go mod edit
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
+-X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor \
+-X k8s.io/component-base/version.gitTreeState=clean \
+-X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
+-X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  local cmd
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    step "building $cmd $KUBE_VERSION"
+    go build -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+    mv "$bin/$cmd.tmp" "$bin/$cmd"
+  done
+}
+
+# --- etcd ------------------------------------------------------------------------------------
+build_etcd() {
+  local src="$out/src/etcd"
+  rm -rf "$src"; mkdir -p "$src"; cd "$src"
+  go mod init localcluster/etcd >/dev/null 2>&1
+  go mod edit "-require=go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+  step "building etcd $ETCD_VERSION"
+  go build -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
+  mv "$bin/etcd.tmp" "$bin/etcd"
+}
+
+# --- kwok --------------------------------------------------------------------------------------
+build_kwok() {
+  local cmd
+  for cmd in kwok kwokctl; do
+    step "building $cmd $KWOK_VERSION"
+    GOBIN="$bin" GOFLAGS=-trimpath go install -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+      "sigs.k8s.io/kwok/cmd/$cmd@$KWOK_VERSION"
+  done
+}
+
+want() { [ ! -x "$bin/$1" ]; }
+if want kwok || want kwokctl; then build_kwok; fi
+if want etcd; then build_etcd; fi
+if want kube-apiserver || want kube-controller-manager || want kube-scheduler || want kubectl; then
+  build_kubernetes
+fi
+
+rm -rf "$out/src"
+touch "$out/.complete"
+step "done; binaries in $bin ($(du -sh "$bin" | cut -f1))"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system packages that `make run` and `make test` need, if they are missing.
+# Debian/Ubuntu only (apt-get); everything else comes from PyPI, npm or the Go module proxy.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have redis-server || need+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+have msgfmt || need+=(gettext)
+[ "${WITH_BROWSER:-0}" = 1 ] && { have chromium || need+=(chromium); }
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "system-deps: installing ${need[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Go builds the local control plane (k8s 1.34 needs Go >= 1.24, kwok v0.8.0 needs Go >= 1.26).
+if ! have go; then
+  echo "system-deps: Go 1.26 or newer is required to build the local cluster; install it and retry." >&2
+  exit 1
+fi
+gov=$(go env GOVERSION | sed 's/^go//')
+if [ "$(printf '%s\n' 1.26 "$gov" | sort -V | head -1)" != 1.26 ]; then
+  echo "system-deps: Go $gov is too old; Go 1.26 or newer is required (kwok v0.8.0)." >&2
+  exit 1
+fi

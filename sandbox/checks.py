@@ -1,0 +1,68 @@
+"""System checks for settings that cannot be validated while they are read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+
+@register()
+def check_secret_key(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.DEBUG and not settings.SECRET_KEY_SET:
+        return [
+            Error(
+                "SECRET_KEY is not set.",
+                hint="Set SECRET_KEY (or SECRET_KEY_FILE) to a long random string, or DEBUG=1 for development.",
+                id="sandbox.E001",
+            )
+        ]
+    return []
+
+
+@register()
+def check_channel_layer(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if settings.CHANNEL_LAYER not in {"redis", "memory"}:
+        return [
+            Error(
+                f"CHANNEL_LAYER must be 'redis' or 'memory', not {settings.CHANNEL_LAYER!r}.",
+                hint="Use 'redis' whenever more than one process serves the site.",
+                id="sandbox.E002",
+            )
+        ]
+    if settings.CHANNEL_LAYER == "memory" and not settings.DEBUG:
+        return [
+            Warning(
+                "CHANNEL_LAYER=memory only reaches consumers in the same process.",
+                hint="Use the Redis layer in production.",
+                id="sandbox.W001",
+            )
+        ]
+    return []
+
+
+@register()
+def check_redis_url(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        return [
+            Error(
+                f"REDIS_URL must be a redis://, rediss:// or unix:// URL, not {settings.REDIS_URL!r}.",
+                id="sandbox.E003",
+            )
+        ]
+    return []
+
+
+@register()
+def check_kubeconfig(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    # A warning, not an error: migrations and the admin work without a cluster.
+    if not settings.CLUSTER_KUBECONFIG.is_file():
+        return [
+            Warning(
+                f"No kubeconfig at {settings.CLUSTER_KUBECONFIG}; sandboxes cannot be provisioned.",
+                hint="Run `make cluster` (local control plane) or set CLUSTER_KUBECONFIG to a cluster's kubeconfig.",
+                id="sandbox.W002",
+            )
+        ]
+    return []

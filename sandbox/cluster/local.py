@@ -1,0 +1,150 @@
+"""The local control plane: upstream etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler run as plain processes by `kwokctl --runtime binary`, with kwok playing the
+kubelet on a few fake nodes. Built by docker/localcluster/build.sh; nothing is downloaded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin
+
+NAME = "sandbox"
+BINARIES = {
+    "--kube-apiserver-binary": "kube-apiserver",
+    "--kube-controller-manager-binary": "kube-controller-manager",
+    "--kube-scheduler-binary": "kube-scheduler",
+    "--kwok-controller-binary": "kwok",
+    "--etcd-binary": "etcd",
+}
+
+
+def _say(message: str) -> None:
+    print(f"cluster: {message}", flush=True)
+
+
+class LocalCluster:
+    def __init__(self) -> None:
+        self.kubeconfig: Path = settings.CLUSTER_KUBECONFIG
+        self.workdir = self.kubeconfig.parent / "kwok"
+
+    # --- commands -------------------------------------------------------------------------
+    def up(self) -> None:
+        started = time.monotonic()
+        self._build()
+        if self._ready(self._admin_kubeconfig()):
+            _say("already running")
+        elif self._admin_kubeconfig().is_file():
+            _say("restarting the existing cluster")
+            self._kwokctl("stop", "cluster", check=False)
+            if self._kwokctl("start", "cluster", check=False).returncode != 0 or not self._wait_ready(60):
+                _say("restart failed; recreating the cluster")
+                self._kwokctl("delete", "cluster", check=False)
+                self._create()
+        else:
+            self._create()
+        self._kubectl("apply", "-f", str(LOCALCLUSTER_DIR / "nodes.yaml"))
+        self._kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
+        self._write_kubeconfig()
+        _say(f"ready in {time.monotonic() - started:.1f}s; kubeconfig: {self.kubeconfig}")
+
+    def down(self) -> None:
+        if self.workdir.exists():
+            self._kwokctl("delete", "cluster", check=False)
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.kubeconfig.unlink(missing_ok=True)
+        _say("removed")
+
+    def status(self) -> int:
+        if not self._ready(self._admin_kubeconfig()):
+            _say("not running (start it with `make cluster`)")
+            return 1
+        self._kubectl("version")
+        self._kubectl("get", "nodes", "-o", "wide")
+        return 0
+
+    # --- steps ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        subprocess.run(["bash", str(LOCALCLUSTER_DIR / "build.sh")], check=True)
+
+    def _create(self) -> None:
+        _say("creating (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)")
+        bin_dir = localcluster_bin()
+        flags: list[str] = []
+        for flag, binary in BINARIES.items():
+            flags += [flag, str(bin_dir / binary)]
+        self._kwokctl(
+            "-c",
+            str(LOCALCLUSTER_DIR / "kwokctl.yaml"),
+            "create",
+            "cluster",
+            # Keep kwokctl away from ~/.kube/config: our kubeconfig is written below.
+            "--kubeconfig",
+            "",
+            "--wait",
+            "90s",
+            *flags,
+        )
+        if not self._wait_ready(60):
+            raise RuntimeError(f"the API server did not become ready; see logs in {self.workdir}/clusters/{NAME}/logs")
+
+    def _write_kubeconfig(self) -> None:
+        out = self._kwokctl("get", "kubeconfig", capture=True)
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.kubeconfig.with_suffix(".tmp")
+        tmp.write_text(out.stdout)
+        tmp.chmod(0o600)
+        tmp.replace(self.kubeconfig)
+
+    # --- helpers --------------------------------------------------------------------------
+    def _admin_kubeconfig(self) -> Path:
+        return self.workdir / "clusters" / NAME / "kubeconfig.yaml"
+
+    def _env(self) -> dict[str, str]:
+        bin_dir = localcluster_bin()
+        return {
+            **os.environ,
+            "KWOK_WORKDIR": str(self.workdir),
+            "KWOK_KUBECTL_BINARY": str(bin_dir / "kubectl"),
+            # Nothing may be downloaded: a binary path left unset would make kwokctl try.
+            "KWOK_RUNTIME": "binary",
+        }
+
+    def _kwokctl(self, *args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:
+        command = [str(localcluster_bin() / "kwokctl"), "--name", NAME, *args]
+        return subprocess.run(command, env=self._env(), check=check, text=True, capture_output=capture)
+
+    def _kubectl(self, *args: str) -> None:
+        command = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self._admin_kubeconfig()), *args]
+        subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stderr)
+
+    def _ready(self, kubeconfig: Path) -> bool:
+        if not kubeconfig.is_file():
+            return False
+        probe = subprocess.run(
+            [
+                str(localcluster_bin() / "kubectl"),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--request-timeout=2s",
+                "get",
+                "--raw=/readyz",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return probe.returncode == 0 and probe.stdout.strip() == "ok"
+
+    def _wait_ready(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._ready(self._admin_kubeconfig()):
+                return True
+            time.sleep(0.5)
+        return False

@@ -1,0 +1,30 @@
+"""`manage.py cluster up|down|status`: the development cluster (local control plane or kind)."""
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sandbox.cluster import backend
+
+
+class Command(BaseCommand):
+    help = "Start, stop or inspect the development cluster. CLUSTER=kind selects kind."
+    requires_system_checks: list[str] = []  # `up` is what makes the kubeconfig check pass
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["up", "down", "status"])
+        parser.add_argument(
+            "--backend", dest="backend_name", choices=["local", "kind"], help="default: $CLUSTER or local"
+        )
+
+    def handle(self, *args: Any, action: str, backend_name: str | None = None, **options: Any) -> None:
+        try:
+            cluster = backend(backend_name)
+            if action == "up":
+                cluster.up()
+            elif action == "down":
+                cluster.down()
+            elif cluster.status() != 0:
+                raise CommandError("the cluster is not running")
+        except (FileNotFoundError, RuntimeError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from sandbox import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("lessons/", include("lessons.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

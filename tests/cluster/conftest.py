@@ -1,0 +1,81 @@
+"""Fixtures for tests against the real local API server (`make cluster` starts it).
+
+A missing cluster is a failure, not a skip: `make test` always starts one, and a suite that
+silently skipped its cluster tests would prove nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from sandbox import k8s
+from sandbox.cluster.tools import kubectl as kubectl_binary
+
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/cluster/" in str(item.fspath):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def admin_kubeconfig() -> str:
+    path = settings.CLUSTER_KUBECONFIG
+    if not path.is_file():
+        pytest.fail(f"no kubeconfig at {path}: start the cluster with `make cluster`")
+    return str(path)
+
+
+def run_kubectl(
+    kubeconfig: str, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [kubectl_binary(), "--kubeconfig", kubeconfig, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def kubectl(admin_kubeconfig: str) -> Kubectl:
+    """Real kubectl (the version built with the cluster) as the cluster admin."""
+
+    def run(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return run_kubectl(admin_kubeconfig, *args, **kwargs)
+
+    return run
+
+
+def kubectl_json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(kubectl(*args, "-o", "json").stdout)
+    return data
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl) -> Iterator[str]:
+    """A fresh namespace per test, removed afterwards (without waiting for finalizers)."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    kubectl("create", "namespace", name)
+    # The ServiceAccount controller creates `default` asynchronously; pods need it to exist.
+    kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_client() -> Iterator[None]:
+    yield
+    k8s.reset_clients()
