@@ -74,7 +74,7 @@ run: deps .env cluster messages
 	@echo "  Kubernetes Sandbox: http://127.0.0.1:$(PORT)/   (Ctrl-C stops everything)"
 	@echo "  Log in with one of the accounts above, or sign up as a new student."
 	@echo
-	@REDIS_PORT=$(REDIS_PORT) PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
 
 lint: deps
 	$(VENV)/bin/ruff check .

@@ -1,5 +1,6 @@
 """`manage.py cluster up|down|status`: the development cluster (local control plane or kind)."""
 
+import subprocess
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -26,5 +27,9 @@ class Command(BaseCommand):
                 cluster.down()
             elif cluster.status() != 0:
                 raise CommandError("the cluster is not running")
+        except subprocess.CalledProcessError as exc:
+            raise CommandError(
+                f"{' '.join(map(str, exc.cmd[:3]))} ... failed with exit status {exc.returncode}"
+            ) from exc
         except (FileNotFoundError, RuntimeError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
