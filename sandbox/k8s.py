@@ -1,4 +1,5 @@
-"""The one module that imports the kubernetes client. Everything else asks it for API objects.
+"""The one module that imports the kubernetes client. Everything else asks it for API objects
+or calls the small operations below, which take and return plain dicts and strings.
 
 The platform reaches the cluster only through the kubeconfig in settings.CLUSTER_KUBECONFIG,
 so the same code serves the local control plane, kind and a remote cluster.
@@ -7,16 +8,45 @@ so the same code serves the local control plane, kind and a remote cluster.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["ApiException", "api_client", "apps", "core", "discovery", "discovery_version", "rbac", "reset_clients"]
+__all__ = [
+    "ApiException",
+    "api_client",
+    "apps",
+    "connection",
+    "core",
+    "create",
+    "delete",
+    "delete_all_in_namespace",
+    "discovery",
+    "discovery_version",
+    "is_transient",
+    "list_objects",
+    "patch_namespace",
+    "rbac",
+    "request_count",
+    "request_token",
+    "reset_clients",
+]
 
 _lock = threading.Lock()
 _client: client.ApiClient | None = None
+_requests = 0
+
+
+class _CountingApiClient(client.ApiClient):  # type: ignore[misc]  # the client is untyped
+    """Counts HTTP requests, so the benchmark can report API requests per sandbox."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        global _requests
+        _requests += 1
+        return super().request(*args, **kwargs)
 
 
 def api_client() -> client.ApiClient:
@@ -27,7 +57,9 @@ def api_client() -> client.ApiClient:
             path = settings.CLUSTER_KUBECONFIG
             if not path.is_file():
                 raise FileNotFoundError(f"no kubeconfig at {path}: run `make cluster` or set CLUSTER_KUBECONFIG")
-            _client = config.new_client_from_config(config_file=str(path))
+            configuration = client.Configuration()
+            config.load_kube_config(config_file=str(path), client_configuration=configuration)
+            _client = _CountingApiClient(configuration=configuration)
         return _client
 
 
@@ -38,6 +70,10 @@ def reset_clients() -> None:
         if _client is not None:
             _client.close()
         _client = None
+
+
+def request_count() -> int:
+    return _requests
 
 
 def core() -> client.CoreV1Api:
@@ -52,11 +88,204 @@ def rbac() -> client.RbacAuthorizationV1Api:
     return client.RbacAuthorizationV1Api(api_client())
 
 
+def networking() -> client.NetworkingV1Api:
+    return client.NetworkingV1Api(api_client())
+
+
 def discovery() -> client.DiscoveryV1Api:
     return client.DiscoveryV1Api(api_client())
+
+
+def admission() -> client.AdmissionregistrationV1Api:
+    return client.AdmissionregistrationV1Api(api_client())
 
 
 def discovery_version() -> dict[str, Any]:
     """The server's /version, as a dict."""
     info = client.VersionApi(api_client()).get_code(_request_timeout=settings.CLUSTER_REQUEST_TIMEOUT)
     return {"gitVersion": info.git_version, "major": info.major, "minor": info.minor}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the API server is down, overloaded or timed out, not refusing the request."""
+    if isinstance(exc, ApiException):
+        return exc.status in (0, 429, 500, 502, 503, 504)
+    import urllib3.exceptions
+
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+# --- Generic operations on manifests ------------------------------------------------------------
+# kind -> (api factory, create method, delete method, list method, namespaced)
+_KINDS: dict[str, tuple[Callable[[], Any], str, str, str, bool]] = {
+    "Namespace": (core, "create_namespace", "delete_namespace", "list_namespace", False),
+    "ServiceAccount": (
+        core,
+        "create_namespaced_service_account",
+        "delete_namespaced_service_account",
+        "list_namespaced_service_account",
+        True,
+    ),
+    "Secret": (core, "create_namespaced_secret", "delete_namespaced_secret", "list_namespaced_secret", True),
+    "ConfigMap": (
+        core,
+        "create_namespaced_config_map",
+        "delete_namespaced_config_map",
+        "list_namespaced_config_map",
+        True,
+    ),
+    "Service": (core, "create_namespaced_service", "delete_namespaced_service", "list_namespaced_service", True),
+    "Pod": (core, "create_namespaced_pod", "delete_namespaced_pod", "list_namespaced_pod", True),
+    "ResourceQuota": (
+        core,
+        "create_namespaced_resource_quota",
+        "delete_namespaced_resource_quota",
+        "list_namespaced_resource_quota",
+        True,
+    ),
+    "LimitRange": (
+        core,
+        "create_namespaced_limit_range",
+        "delete_namespaced_limit_range",
+        "list_namespaced_limit_range",
+        True,
+    ),
+    "Role": (rbac, "create_namespaced_role", "delete_namespaced_role", "list_namespaced_role", True),
+    "RoleBinding": (
+        rbac,
+        "create_namespaced_role_binding",
+        "delete_namespaced_role_binding",
+        "list_namespaced_role_binding",
+        True,
+    ),
+    "ClusterRole": (rbac, "create_cluster_role", "delete_cluster_role", "list_cluster_role", False),
+    "ClusterRoleBinding": (
+        rbac,
+        "create_cluster_role_binding",
+        "delete_cluster_role_binding",
+        "list_cluster_role_binding",
+        False,
+    ),
+    "NetworkPolicy": (
+        networking,
+        "create_namespaced_network_policy",
+        "delete_namespaced_network_policy",
+        "list_namespaced_network_policy",
+        True,
+    ),
+    "ValidatingAdmissionPolicy": (
+        admission,
+        "create_validating_admission_policy",
+        "delete_validating_admission_policy",
+        "list_validating_admission_policy",
+        False,
+    ),
+    "ValidatingAdmissionPolicyBinding": (
+        admission,
+        "create_validating_admission_policy_binding",
+        "delete_validating_admission_policy_binding",
+        "list_validating_admission_policy_binding",
+        False,
+    ),
+}
+
+
+def _timeout() -> int:
+    return int(settings.CLUSTER_REQUEST_TIMEOUT)
+
+
+def create(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Create an object; an object that already exists counts as done (409 Conflict), which
+    makes every provisioning step safe to repeat. Returns the object's metadata."""
+    factory, create_method, _, _, namespaced = _KINDS[manifest["kind"]]
+    api = factory()
+    args = [manifest["metadata"]["namespace"]] if namespaced else []
+    try:
+        created = getattr(api, create_method)(*args, manifest, _request_timeout=_timeout())
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        return {"name": manifest["metadata"]["name"], "existed": True}
+    return {"name": created.metadata.name, "uid": created.metadata.uid, "existed": False}
+
+
+def delete(kind: str, name: str, namespace: str | None = None) -> bool:
+    """Delete an object; one that is already gone counts as done. True if it was there."""
+    factory, _, delete_method, _, namespaced = _KINDS[kind]
+    args = [name, namespace] if namespaced else [name]
+    try:
+        getattr(factory(), delete_method)(*args, _request_timeout=_timeout(), propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return False
+    return True
+
+
+def list_objects(kind: str, *, label_selector: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    """Name, namespace and labels of every object of `kind` matching the selector;
+    cluster-wide for namespaced kinds when no namespace is given."""
+    factory, _, _, list_method, namespaced = _KINDS[kind]
+    api = factory()
+    args: list[str] = []
+    if namespaced and namespace is None:
+        list_method = list_method.replace("list_namespaced_", "list_") + "_for_all_namespaces"
+    elif namespaced:
+        args = [namespace or ""]
+    result = getattr(api, list_method)(*args, label_selector=label_selector, _request_timeout=_timeout())
+    return [
+        {"name": item.metadata.name, "namespace": item.metadata.namespace, "labels": item.metadata.labels or {}}
+        for item in result.items
+    ]
+
+
+def patch_namespace(name: str, *, labels: dict[str, str | None], annotations: dict[str, str | None]) -> None:
+    """Merge-patch labels/annotations; a None value removes the key."""
+    body = {"metadata": {"labels": labels, "annotations": annotations}}
+    core().patch_namespace(name, body, _request_timeout=_timeout())
+
+
+# Kinds a student creates in the lessons; reset() removes every one of them.
+STUDENT_KINDS: list[tuple[Callable[[], Any], str]] = [
+    (apps, "delete_collection_namespaced_deployment"),
+    (apps, "delete_collection_namespaced_replica_set"),
+    (apps, "delete_collection_namespaced_stateful_set"),
+    (core, "delete_collection_namespaced_pod"),
+    (core, "delete_collection_namespaced_config_map"),
+    (core, "delete_collection_namespaced_service"),
+    (networking, "delete_collection_namespaced_ingress"),
+]
+
+
+def delete_all_in_namespace(namespace: str, *, keep_secret: str) -> None:
+    """Remove what a student made in `namespace`, keeping the sandbox's own objects."""
+    for factory, method in STUDENT_KINDS:
+        getattr(factory(), method)(namespace, _request_timeout=_timeout())
+    for secret in core().list_namespaced_secret(namespace, _request_timeout=_timeout()).items:
+        if secret.metadata.name != keep_secret:
+            delete("Secret", secret.metadata.name, namespace)
+
+
+def read_uid(kind: str, name: str, namespace: str) -> str:
+    if kind != "Secret":
+        raise ValueError(kind)
+    uid: str = core().read_namespaced_secret(name, namespace, _request_timeout=_timeout()).metadata.uid
+    return uid
+
+
+def request_token(service_account: str, namespace: str, body: dict[str, Any]) -> str:
+    result = core().create_namespaced_service_account_token(
+        service_account, namespace, body, _request_timeout=_timeout()
+    )
+    token: str = result.status.token
+    return token
+
+
+def connection() -> dict[str, Any]:
+    """Server URL and CA bundle of the platform's kubeconfig, to build students' kubeconfigs."""
+    configuration = api_client().configuration
+    ca_data = None
+    if configuration.ssl_ca_cert:
+        with open(configuration.ssl_ca_cert, "rb") as handle:
+            ca_data = handle.read()
+    return {"server": configuration.host, "ca_data": ca_data, "insecure": not configuration.verify_ssl}

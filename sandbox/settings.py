@@ -133,6 +133,22 @@ CLUSTER_KUBECONFIG = Path(env_str("CLUSTER_KUBECONFIG", str(BASE_DIR / ".cluster
 KUBECTL = env_str("KUBECTL", "")
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)
 
+# --- Sandboxes ----------------------------------------------------------------------------------
+SANDBOX_NAMESPACE_PREFIX = env_str("SANDBOX_NAMESPACE_PREFIX", "sbx-")
+SANDBOX_DEFAULT_SIZE = env_str("SANDBOX_DEFAULT_SIZE", "small")
+# Ready, unassigned namespaces kept so that "Start" is instant.
+SANDBOX_POOL_SIZE = env_int("SANDBOX_POOL_SIZE", 2, minimum=0)
+SANDBOX_IDLE_MINUTES = env_int("SANDBOX_IDLE_MINUTES", 60, minimum=1)
+SANDBOX_LIFETIME_HOURS = env_int("SANDBOX_LIFETIME_HOURS", 8, minimum=1)
+SANDBOX_TOKEN_MINUTES = env_int("SANDBOX_TOKEN_MINUTES", 60, minimum=10)
+# NodePorts handed out one per sandbox; must lie inside the API server's service-node-port-range.
+SANDBOX_NODEPORT_RANGE = env_str("SANDBOX_NODEPORT_RANGE", "30100-32767")
+SANDBOX_SWEEP_SECONDS = env_int("SANDBOX_SWEEP_SECONDS", 60, minimum=5)
+
+CELERY_BEAT_SCHEDULE = {
+    "sandbox-lifecycle": {"task": "sandbox.tasks.sweep", "schedule": float(SANDBOX_SWEEP_SECONDS)},
+}
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,410 @@
+"""Pure builders of the Kubernetes objects that make up a sandbox, returned as plain dicts.
+
+Nothing here talks to the cluster, so every rule about what a student may do is testable as
+data (tests/unit/test_manifests.py). provisioning.py sends these objects to the API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Any
+
+Manifest = dict[str, Any]
+
+# Label and annotation keys. The owner is a numeric user id, not a username: students can list
+# namespaces (the architecture lesson needs it), so labels must not reveal who anyone is.
+GROUP = "k8s-sandbox.io"
+LABEL_MANAGED = f"{GROUP}/managed"
+LABEL_SANDBOX = f"{GROUP}/sandbox"
+LABEL_OWNER = f"{GROUP}/owner-id"
+LABEL_NODE_PORT = f"{GROUP}/node-port"
+ANNOTATION_EXPIRES = f"{GROUP}/expires-at"
+
+STUDENT_SA = "student"
+STUDENT_ROLE = "sandbox-student"
+TOKEN_ANCHOR = "sandbox-token-anchor"  # noqa: S105  (an object name, not a secret)
+# Cluster-wide objects shared by every sandbox (provisioning.ensure_shared_objects).
+CLUSTER_READ_ROLE = "sandbox-student-cluster-read"
+SYSTEM_READ_ROLE = "sandbox-student-system-read"
+NODEPORT_POLICY = "sandbox-nodeport-reservation"
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    name: str
+    pods: int
+    requests_cpu: str
+    requests_memory: str
+    limits_cpu: str
+    limits_memory: str
+    services: int
+    node_ports: int  # one port is reserved per sandbox (see nodeport_policy)
+    configmaps: int
+    secrets: int
+    # LimitRange defaults, so that the article's pods (which set no resources) are admitted
+    # under a quota that counts CPU and memory.
+    default_request_cpu: str = "50m"
+    default_request_memory: str = "64Mi"
+    default_limit_cpu: str = "500m"
+    default_limit_memory: str = "512Mi"
+
+
+PRESETS: dict[str, SizePreset] = {
+    preset.name: preset
+    for preset in (
+        SizePreset(
+            "small",
+            pods=10,
+            requests_cpu="1",
+            requests_memory="2Gi",
+            limits_cpu="4",
+            limits_memory="6Gi",
+            services=5,
+            node_ports=1,
+            configmaps=10,
+            secrets=10,
+        ),
+        SizePreset(
+            "medium",
+            pods=20,
+            requests_cpu="2",
+            requests_memory="4Gi",
+            limits_cpu="8",
+            limits_memory="12Gi",
+            services=10,
+            node_ports=1,
+            configmaps=20,
+            secrets=20,
+        ),
+        SizePreset(
+            "large",
+            pods=40,
+            requests_cpu="4",
+            requests_memory="8Gi",
+            limits_cpu="16",
+            limits_memory="24Gi",
+            services=20,
+            node_ports=1,
+            configmaps=40,
+            secrets=40,
+        ),
+    )
+}
+
+
+def validate_name(name: str) -> str:
+    """A namespace name must be a DNS label; refuse anything else before it reaches the API."""
+    if len(name) > 63 or not _NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)")
+    return name
+
+
+def sandbox_labels(sandbox_id: int) -> dict[str, str]:
+    return {LABEL_MANAGED: "true", LABEL_SANDBOX: str(sandbox_id)}
+
+
+def namespace(name: str, *, sandbox_id: int, owner_id: int | None, expires_at: str, node_port: int | None) -> Manifest:
+    labels = {
+        **sandbox_labels(sandbox_id),
+        # Pod Security Admission: "baseline" admits the lessons' plain pods and refuses
+        # privileged containers, hostPath volumes, host networking/PID/IPC and host ports.
+        "pod-security.kubernetes.io/enforce": "baseline",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    if owner_id is not None:
+        labels[LABEL_OWNER] = str(owner_id)
+    if node_port is not None:
+        labels[LABEL_NODE_PORT] = str(node_port)
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": validate_name(name), "labels": labels, "annotations": {ANNOTATION_EXPIRES: expires_at}},
+    }
+
+
+def _meta(name: str, namespace: str, sandbox_id: int) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": sandbox_labels(sandbox_id)}
+
+
+def service_accounts(namespace: str, sandbox_id: int) -> list[Manifest]:
+    """The student's identity, and `default` created up front: the ServiceAccount controller
+    makes it asynchronously, and a pod created before it exists is refused."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(name, namespace, sandbox_id),
+            # The student's pods never need an API token of their own.
+            "automountServiceAccountToken": False,
+        }
+        for name in (STUDENT_SA, "default")
+    ]
+
+
+def student_role(namespace: str, sandbox_id: int) -> Manifest:
+    """Exactly what the lessons need inside the sandbox namespace."""
+    rw = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _meta(STUDENT_ROLE, namespace, sandbox_id),
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "endpoints"], "verbs": rw},
+            {"apiGroups": [""], "resources": ["pods/log", "pods/status"], "verbs": ["get", "list", "watch"]},
+            {
+                "apiGroups": [""],
+                "resources": ["pods/exec", "pods/attach", "pods/portforward"],
+                "verbs": ["get", "create"],
+            },
+            {
+                "apiGroups": [""],
+                "resources": ["events", "resourcequotas", "limitranges", "serviceaccounts"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"], "verbs": rw},
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments/scale", "replicasets/scale", "deployments/rollback"],
+                "verbs": ["get", "update", "patch", "create"],
+            },
+            {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": rw},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+        ],
+    }
+
+
+def student_subject(sandbox_namespace: str) -> dict[str, str]:
+    return {"kind": "ServiceAccount", "name": STUDENT_SA, "namespace": sandbox_namespace}
+
+
+def student_role_binding(namespace: str, sandbox_namespace: str, sandbox_id: int) -> Manifest:
+    """Binds the student's ServiceAccount (which lives in the primary namespace) to the Role
+    in `namespace` (the primary one or one of the sandbox's extra namespaces)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(STUDENT_ROLE, namespace, sandbox_id),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": STUDENT_ROLE},
+        "subjects": [student_subject(sandbox_namespace)],
+    }
+
+
+def cluster_read_role() -> Manifest:
+    """Read-only, cluster-wide: what the architecture lesson shows (nodes, the namespace list)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": CLUSTER_READ_ROLE, "labels": {LABEL_MANAGED: "true"}},
+        "rules": [
+            {"apiGroups": [""], "resources": ["nodes", "namespaces"], "verbs": ["get", "list", "watch"]},
+        ],
+    }
+
+
+def system_read_role() -> Manifest:
+    """Read-only view of kube-system for the architecture lesson, deliberately without secrets."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": SYSTEM_READ_ROLE, "labels": {LABEL_MANAGED: "true"}},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["pods", "services", "configmaps", "endpoints", "events"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments", "replicasets", "daemonsets", "statefulsets"],
+                "verbs": ["get", "list", "watch"],
+            },
+        ],
+    }
+
+
+def cluster_read_binding(sandbox_namespace: str, sandbox_id: int) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        # Cluster-scoped, so it outlives the namespace: destroy() and the orphan sweep find it by label.
+        "metadata": {"name": f"{sandbox_namespace}-cluster-read", "labels": sandbox_labels(sandbox_id)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_READ_ROLE},
+        "subjects": [student_subject(sandbox_namespace)],
+    }
+
+
+def system_read_binding(sandbox_namespace: str, sandbox_id: int) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(f"{sandbox_namespace}-system-read", "kube-system", sandbox_id),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": SYSTEM_READ_ROLE},
+        "subjects": [student_subject(sandbox_namespace)],
+    }
+
+
+def resource_quota(namespace: str, sandbox_id: int, preset: SizePreset) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": _meta("sandbox-quota", namespace, sandbox_id),
+        "spec": {
+            "hard": {
+                "pods": str(preset.pods),
+                "requests.cpu": preset.requests_cpu,
+                "requests.memory": preset.requests_memory,
+                "limits.cpu": preset.limits_cpu,
+                "limits.memory": preset.limits_memory,
+                "services": str(preset.services),
+                "services.nodeports": str(preset.node_ports),
+                "services.loadbalancers": "0",
+                "persistentvolumeclaims": "0",
+                "configmaps": str(preset.configmaps),
+                "secrets": str(preset.secrets),
+                "count/deployments.apps": str(preset.pods),
+                "count/replicasets.apps": str(preset.pods * 3),
+                "count/ingresses.networking.k8s.io": str(preset.services),
+            }
+        },
+    }
+
+
+def limit_range(namespace: str, sandbox_id: int, preset: SizePreset) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "LimitRange",
+        "metadata": _meta("sandbox-defaults", namespace, sandbox_id),
+        "spec": {
+            "limits": [
+                {
+                    "type": "Container",
+                    "defaultRequest": {"cpu": preset.default_request_cpu, "memory": preset.default_request_memory},
+                    "default": {"cpu": preset.default_limit_cpu, "memory": preset.default_limit_memory},
+                    "max": {"cpu": preset.limits_cpu, "memory": preset.limits_memory},
+                }
+            ]
+        },
+    }
+
+
+def network_policy(namespace: str, sandbox_id: int, sandbox_namespaces: list[str]) -> Manifest:
+    """Ingress only from the sandbox's own namespaces (and the cluster's ingress controller);
+    egress to the sandbox's namespaces and to DNS."""
+    own = [{"namespaceSelector": {"matchLabels": {LABEL_SANDBOX: str(sandbox_id)}}}]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta("sandbox-isolation", namespace, sandbox_id),
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {
+                    "from": [
+                        *own,
+                        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+                    ]
+                }
+            ],
+            "egress": [
+                {"to": own},
+                {
+                    "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}],
+                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                },
+            ],
+        },
+    }
+
+
+def token_anchor(namespace: str, sandbox_id: int) -> Manifest:
+    """The object that student tokens are bound to: deleting the sandbox deletes it, and the
+    API server then rejects every token bound to it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {**_meta(TOKEN_ANCHOR, namespace, sandbox_id)},
+    }
+
+
+def token_request(anchor_uid: str, *, seconds: int) -> Manifest:
+    return {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {
+            "expirationSeconds": seconds,
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Secret", "name": TOKEN_ANCHOR, "uid": anchor_uid},
+        },
+    }
+
+
+def kubeconfig(*, server: str, ca_data: bytes | None, insecure: bool, token: str, namespace: str) -> Manifest:
+    cluster: dict[str, Any] = {"server": server}
+    if ca_data:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_data).decode()
+    elif insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "sandbox", "cluster": cluster}],
+        "users": [{"name": "student", "user": {"token": token}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "student", "namespace": namespace}}],
+        "current-context": "sandbox",
+    }
+
+
+def nodeport_policy() -> list[Manifest]:
+    """A ValidatingAdmissionPolicy: a Service in a sandbox namespace may only use the NodePort
+    reserved for that sandbox (the namespace's node-port label), so students never collide on
+    the cluster-wide NodePort range or take each other's port."""
+    expression = (
+        f"!has(namespaceObject.metadata.labels) || !('{LABEL_SANDBOX}' in namespaceObject.metadata.labels) || "
+        "!has(object.spec.ports) || object.spec.ports.all(p, !has(p.nodePort) || p.nodePort == 0 || "
+        f"('{LABEL_NODE_PORT}' in namespaceObject.metadata.labels && "
+        f"string(p.nodePort) == namespaceObject.metadata.labels['{LABEL_NODE_PORT}']))"
+    )
+    message = (
+        f"'The NodePort range is shared: this sandbox may only use nodePort ' + "
+        f"(has(namespaceObject.metadata.labels) && '{LABEL_NODE_PORT}' in namespaceObject.metadata.labels ? "
+        f"namespaceObject.metadata.labels['{LABEL_NODE_PORT}'] : '(none reserved)') + "
+        "'. Set spec.ports[].nodePort to it.'"
+    )
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": NODEPORT_POLICY, "labels": {LABEL_MANAGED: "true"}},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["services"],
+                        }
+                    ]
+                },
+                "validations": [{"expression": expression, "messageExpression": message, "reason": "Forbidden"}],
+            },
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": NODEPORT_POLICY, "labels": {LABEL_MANAGED: "true"}},
+            "spec": {
+                "policyName": NODEPORT_POLICY,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {LABEL_MANAGED: "true"}}},
+            },
+        },
+    ]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class State(models.TextChoices):
+    REQUESTED = "requested", _("Requested")
+    PROVISIONING = "provisioning", _("Preparing")
+    READY = "ready", _("Ready")
+    RESETTING = "resetting", _("Resetting")
+    FAILED = "failed", _("Failed")
+    DELETING = "deleting", _("Removing")
+    EXPIRED = "expired", _("Expired")
+    DELETED = "deleted", _("Deleted")
+
+
+# A sandbox in one of these states still owns its namespace and NodePort.
+LIVE_STATES = (State.REQUESTED, State.PROVISIONING, State.READY, State.RESETTING, State.FAILED, State.DELETING)
+ENDED_STATES = (State.EXPIRED, State.DELETED)
+
+
+class Sandbox(models.Model):
+    """One student's namespace on the shared cluster (or a ready one waiting in the warm pool,
+    with no owner yet). Rows are never deleted: an ended sandbox keeps its history."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sandboxes"
+    )
+    namespace = models.CharField(max_length=63, unique=True)
+    extra_namespaces = models.JSONField(default=list, blank=True, help_text="suffixes of the extra namespaces")
+    size = models.CharField(max_length=16, default="small")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.REQUESTED, db_index=True)
+    node_port = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    progress = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(state__in=LIVE_STATES), name="one_live_sandbox_per_owner"
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "state"])]
+
+    def __str__(self) -> str:
+        return self.namespace
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in LIVE_STATES
+
+    @property
+    def in_pool(self) -> bool:
+        return self.owner_id is None and self.is_live
+
+    def all_namespaces(self) -> list[str]:
+        return [self.namespace, *(f"{self.namespace}-{suffix}" for suffix in self.extra_namespaces)]
+
+    def idle_deadline(self) -> datetime | None:
+        if self.last_activity_at is None:
+            return None
+        deadline: datetime = self.last_activity_at + timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
+        return deadline
+
+    def as_status(self) -> dict[str, Any]:
+        """What the student's page shows; never a token or another user's data."""
+        return {
+            "namespace": self.namespace,
+            "state": self.state,
+            "state_label": str(State(self.state).label),
+            "progress": self.progress,
+            "error": self.last_error if self.state == State.FAILED else "",
+            "node_port": self.node_port,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
+
+def transition(sandbox_id: int, from_states: tuple[str, ...], to_state: str, **fields: Any) -> bool:
+    """Move a sandbox between states with one conditional UPDATE. Returns False (and changes
+    nothing) when the row is no longer in one of `from_states`, which is how a duplicate or
+    redelivered task finds out that its work was already done or overtaken."""
+    updated = Sandbox.objects.filter(pk=sandbox_id, state__in=from_states).update(
+        state=to_state, updated_at=timezone.now(), **fields
+    )
+    return updated == 1
