@@ -12,7 +12,9 @@ REDIS_PORT ?= 6379
 # The suite gets its own Redis and PostgreSQL so that it never touches a running demo.
 TEST_REDIS_PORT ?= 56379
 TEST_PG_PORT ?= 55432
-TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis \
+# The suite's sandboxes get their own namespace prefix, so its orphan sweeps never touch the
+# namespaces of a `make run` sharing the same development cluster.
+TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAMESPACE_PREFIX=sbt- \
 	REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT)/0 \
 	DATABASE_URL=postgres://sandbox@127.0.0.1:$(TEST_PG_PORT)/sandbox
 

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 __all__ = [
     "ApiException",
+    "allowed",
     "api_client",
     "apps",
     "connection",
@@ -279,6 +280,17 @@ def request_token(service_account: str, namespace: str, body: dict[str, Any]) ->
     )
     token: str = result.status.token
     return token
+
+
+def allowed(user: str, verb: str, resource: str, namespace: str) -> bool:
+    """Ask the API server's authorizer (a SubjectAccessReview) whether `user` may do this now."""
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": user, "resourceAttributes": {"verb": verb, "resource": resource, "namespace": namespace}},
+    }
+    review = client.AuthorizationV1Api(api_client()).create_subject_access_review(body, _request_timeout=_timeout())
+    return bool(review.status.allowed)
 
 
 def connection() -> dict[str, Any]:

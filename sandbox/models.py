@@ -85,6 +85,8 @@ class Sandbox(models.Model):
             "state_label": str(State(self.state).label),
             "progress": self.progress,
             "error": self.last_error if self.state == State.FAILED else "",
+            # While retries remain, the reason is news, not a failure: "retrying (attempt 2 of 6)".
+            "notice": self.last_error if self.state in (State.REQUESTED, State.PROVISIONING) else "",
             "node_port": self.node_port,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -89,11 +91,23 @@ def provision(sandbox_id: int) -> bool:
         # Progress is for the student's page; a row update per object is cheap next to the API call.
         Sandbox.objects.filter(pk=sandbox_id).update(progress=f"{step}/{len(objects)}")
         k8s.create(manifest)
+    wait_until_effective(sandbox.namespace)
     done = transition(
         sandbox_id, (State.PROVISIONING,), State.READY, ready_at=timezone.now(), progress="", last_error=""
     )
     log.info("sandbox %s provisioned (%s objects)", sandbox.namespace, len(objects))
     return done
+
+
+def wait_until_effective(namespace: str, timeout: float = 10.0) -> None:
+    """The authorizer learns of a new RoleBinding through a cache, a few milliseconds late.
+    Wait for it, so the student's very first command after "ready" is not refused."""
+    user = f"system:serviceaccount:{namespace}:{manifests.STUDENT_SA}"
+    deadline = time.monotonic() + timeout
+    while not k8s.allowed(user, "list", "pods", namespace):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the student's Role in {namespace} did not take effect within {timeout:.0f}s")
+        time.sleep(0.02)
 
 
 def record_failure(sandbox_id: int, message: str, *, final: bool) -> None:
@@ -121,18 +135,30 @@ def destroy(sandbox_id: int, final_state: str = State.DELETED) -> bool:
     if not transition(sandbox_id, LIVE_STATES, State.DELETING):
         return False
     sandbox = Sandbox.objects.get(pk=sandbox_id)
+    # Revoke first: the namespace controller removes a namespace's contents asynchronously,
+    # and the student's tokens stay valid until their anchor Secret is gone.
+    k8s.delete("Secret", manifests.TOKEN_ANCHOR, sandbox.namespace)
+    for name in sandbox.all_namespaces():
+        k8s.delete("RoleBinding", manifests.STUDENT_ROLE, name)
     remove_cluster_objects(sandbox.pk, sandbox.all_namespaces())
     return transition(sandbox_id, (State.DELETING,), final_state, ended_at=timezone.now(), node_port=None, progress="")
 
 
 def remove_cluster_objects(sandbox_id: int, namespaces: list[str]) -> None:
+    prefix = settings.SANDBOX_NAMESPACE_PREFIX
     selector = f"{manifests.LABEL_SANDBOX}={sandbox_id}"
     for binding in k8s.list_objects("ClusterRoleBinding", label_selector=selector):
-        k8s.delete("ClusterRoleBinding", binding["name"])
+        if binding["name"].startswith(prefix):
+            k8s.delete("ClusterRoleBinding", binding["name"])
     for binding in k8s.list_objects("RoleBinding", label_selector=selector, namespace="kube-system"):
-        k8s.delete("RoleBinding", binding["name"], "kube-system")
+        if binding["name"].startswith(prefix):
+            k8s.delete("RoleBinding", binding["name"], "kube-system")
     # The labelled list also finds extra namespaces of a row that no longer knows them.
-    found = {item["name"] for item in k8s.list_objects("Namespace", label_selector=selector)}
+    found = {
+        item["name"]
+        for item in k8s.list_objects("Namespace", label_selector=selector)
+        if item["name"].startswith(prefix)
+    }
     for name in sorted(found | set(namespaces)):
         k8s.delete("Namespace", name)
 
@@ -147,8 +173,13 @@ def sweep_orphans() -> list[str]:
     live = {str(pk) for pk in Sandbox.objects.filter(state__in=LIVE_STATES).values_list("pk", flat=True)}
     orphans: set[str] = set()
     removed: list[str] = []
+    # Only this installation's objects: another platform (or the test suite) may share the
+    # cluster under another SANDBOX_NAMESPACE_PREFIX.
+    prefix = settings.SANDBOX_NAMESPACE_PREFIX
     for kind, items in found.items():
         for item in items:
+            if not item["name"].startswith(prefix):
+                continue
             sandbox_id = item["labels"][manifests.LABEL_SANDBOX]
             if sandbox_id not in live:
                 orphans.add(sandbox_id)

@@ -6,6 +6,9 @@ from sandbox import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("sandbox/status", views.sandbox_status, name="sandbox-status"),
+    path("sandbox/start", views.sandbox_start, name="sandbox-start"),
+    path("sandbox/reset", views.sandbox_reset, name="sandbox-reset"),
     path("accounts/", include("accounts.urls")),
     path("lessons/", include("lessons.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -1,5 +1,15 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.views.decorators.http import require_GET, require_POST
+
+from sandbox import k8s, lifecycle
+from sandbox.models import State
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -9,3 +19,44 @@ def home(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness only: says the web process answers. Cluster health is `manage.py cluster status`."""
     return JsonResponse({"ok": True})
+
+
+def _user(request: HttpRequest) -> User:
+    if not isinstance(request.user, User):  # @login_required has already sent anonymous users away
+        raise PermissionDenied
+    return request.user
+
+
+@require_GET
+@login_required
+def sandbox_status(request: HttpRequest) -> JsonResponse:
+    sandbox = lifecycle.live_sandbox(_user(request))
+    if sandbox is None:
+        return JsonResponse({"state": "none"})
+    return JsonResponse(sandbox.as_status())
+
+
+@require_POST
+@login_required
+def sandbox_start(request: HttpRequest) -> JsonResponse:
+    try:
+        with transaction.atomic():
+            sandbox = lifecycle.start(_user(request))
+    except (k8s.ApiException, OSError, RuntimeError) as exc:
+        # Claiming a warm sandbox talks to the cluster; say so plainly instead of a 500 page.
+        return JsonResponse(
+            {"state": "error", "error": f"The cluster could not be reached ({exc}). Try again."}, status=503
+        )
+    lifecycle.touch(sandbox)
+    return JsonResponse(sandbox.as_status(), status=202 if sandbox.state != State.READY else 200)
+
+
+@require_POST
+@login_required
+def sandbox_reset(request: HttpRequest) -> JsonResponse:
+    sandbox = lifecycle.live_sandbox(_user(request))
+    if sandbox is None or sandbox.state != State.READY:
+        return JsonResponse({"error": "Only a ready sandbox can be reset."}, status=409)
+    with transaction.atomic():
+        lifecycle.request_reset(sandbox)
+    return JsonResponse({**sandbox.as_status(), "state": State.RESETTING}, status=202)

@@ -79,3 +79,28 @@ def namespace(kubectl: Kubectl) -> Iterator[str]:
 def _fresh_client() -> Iterator[None]:
     yield
     k8s.reset_clients()
+
+
+@pytest.fixture
+def make_sandbox(db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., tuple[Any, str]]]:
+    """Provision a real sandbox for a new student; returns (sandbox, path of the student's
+    kubeconfig). Every sandbox made is destroyed afterwards."""
+    from django.contrib.auth.models import User
+
+    from sandbox import credentials, lifecycle, provisioning
+
+    made: list[int] = []
+
+    def make(username: str | None = None, **options: Any) -> tuple[Any, str]:
+        owner = User.objects.create_user(username or f"student-{uuid.uuid4().hex[:8]}")
+        sandbox = lifecycle.create_sandbox(owner, enqueue=False, **options)
+        made.append(sandbox.pk)
+        assert provisioning.provision(sandbox.pk)
+        sandbox.refresh_from_db()
+        path = tmp_path_factory.mktemp("kubeconfig") / f"{owner.username}.yaml"
+        path.write_text(credentials.student_kubeconfig(sandbox))
+        return sandbox, str(path)
+
+    yield make
+    for pk in made:
+        provisioning.destroy(pk)

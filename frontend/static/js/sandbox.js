@@ -1,0 +1,46 @@
+// The sandbox panel: start, reset, and a status line that follows provisioning until ready.
+// Plain script, no build step; the live WebSocket stream replaces polling in a later feature.
+(function () {
+  "use strict";
+  const panel = document.getElementById("sandbox-panel");
+  if (!panel) return;
+  const $ = (id) => document.getElementById(id);
+  const csrf = panel.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const label = (state) => panel.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state;
+  let timer = null;
+
+  function render(status) {
+    const state = status.state;
+    $("sandbox-state").textContent = label(state === "none" ? "none" : state);
+    panel.dataset.state = state;
+    const progress = $("sandbox-progress");
+    const match = /^(\d+)\/(\d+)$/.exec(status.progress || "");
+    progress.hidden = !match;
+    if (match) { progress.max = Number(match[2]); progress.value = Number(match[1]); }
+    $("sandbox-details").textContent = status.namespace
+      ? `namespace: ${status.namespace}` + (status.node_port ? ` · NodePort: ${status.node_port}` : "")
+      : "";
+    const error = status.error || status.notice || "";
+    $("sandbox-error").hidden = !error;
+    $("sandbox-error").textContent = error;
+    $("sandbox-start").hidden = !(state === "none" || state === "failed" || state === "error");
+    $("sandbox-reset").hidden = state !== "ready";
+    const busy = ["requested", "provisioning", "resetting", "deleting"].includes(state);
+    clearTimeout(timer);
+    if (busy) timer = setTimeout(refresh, 700);
+  }
+
+  async function call(url, method) {
+    try {
+      const response = await fetch(url, { method, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" });
+      render(await response.json());
+    } catch (err) {
+      render({ state: "error", error: label("error") });
+    }
+  }
+
+  function refresh() { call(panel.dataset.statusUrl, "GET"); }
+  $("sandbox-start").addEventListener("click", () => call(panel.dataset.startUrl, "POST"));
+  $("sandbox-reset").addEventListener("click", () => call(panel.dataset.resetUrl, "POST"));
+  refresh();
+})();

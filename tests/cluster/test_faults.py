@@ -1,0 +1,148 @@
+"""Faults with real processes: a real Celery worker (Redis broker) provisions sandboxes while
+the API server is frozen, and while the worker itself is killed mid-way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+from django.utils import timezone
+
+from sandbox import lifecycle, provisioning
+from sandbox.models import LIVE_STATES, Sandbox, State
+from tests.cluster.conftest import Kubectl
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start real Celery workers on the test database and the test Redis."""
+    if connection.vendor != "postgresql":
+        pytest.fail("worker fault tests need the PostgreSQL test database (run them through `make test`)")
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CLUSTER_REQUEST_TIMEOUT": "2",
+            "CLUSTER_KUBECONFIG": str(settings.CLUSTER_KUBECONFIG),
+        }
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "sandbox",
+                "worker",
+                "--pool=solo",
+                "--loglevel=WARNING",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+        provisioning.destroy(sandbox.pk)
+
+
+@contextmanager
+def frozen_apiserver() -> Iterator[None]:
+    """SIGSTOP the local kube-apiserver: connections hang, as with a dead or partitioned server."""
+    pid_file = settings.CLUSTER_KUBECONFIG.parent / "kwok" / "clusters" / "sandbox" / "pids" / "kube-apiserver.pid"
+    pid = int(pid_file.read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def state_of(sandbox: Sandbox) -> Sandbox:
+    return Sandbox.objects.get(pk=sandbox.pk)
+
+
+def test_it_shows_a_clear_error_while_the_api_server_is_down_and_recovers(
+    start_worker: Callable[[], subprocess.Popen[bytes]], kubectl: Kubectl
+) -> None:
+    start_worker()
+    owner = User.objects.create_user("patient")
+    with frozen_apiserver():
+        sandbox = lifecycle.create_sandbox(owner)  # enqueued at once: no surrounding transaction
+        wait_for(lambda: "retrying" in state_of(sandbox).last_error, 30, "the retry message")
+        row = state_of(sandbox)
+        assert row.state == State.PROVISIONING
+        assert row.last_error.startswith("The cluster did not answer")
+        assert row.as_status()["error"] == ""  # still retrying: the page shows progress, not failure
+    wait_for(lambda: state_of(sandbox).state == State.READY, 60, "the sandbox to become ready")
+    row = state_of(sandbox)
+    assert row.last_error == ""
+    assert row.attempts >= 2
+    kubectl("get", "namespace", row.namespace)
+
+
+def test_it_converges_after_the_worker_is_killed_mid_way(
+    start_worker: Callable[[], subprocess.Popen[bytes]], kubectl: Kubectl
+) -> None:
+    worker = start_worker()
+    owner = User.objects.create_user("unlucky")
+    sandbox = lifecycle.create_sandbox(owner, enqueue=False)
+    from sandbox import tasks
+
+    # Freeze the API server as soon as the worker has started creating objects, so the kill
+    # lands in the middle of provisioning and not before or after it.
+    tasks.provision.delay(sandbox.pk)
+    wait_for(lambda: state_of(sandbox).progress not in ("", "1/0"), 30, "provisioning to start")
+    with frozen_apiserver():
+        worker.kill()
+        worker.wait()
+    row = state_of(sandbox)
+    assert row.state == State.PROVISIONING  # half-made, and nobody is working on it
+
+    # The sweep finds rows stuck in provisioning and enqueues them again for a new worker.
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.STUCK_AFTER * 2)
+    start_worker()
+    assert sandbox.namespace in lifecycle.sweep().retried
+    wait_for(lambda: state_of(sandbox).state == State.READY, 60, "the sandbox to become ready")
+    names = kubectl("get", "secrets,rolebindings", "-n", row.namespace, "-o", "name").stdout.split()
+    assert "secret/sandbox-token-anchor" in names
+    assert names.count("rolebinding.rbac.authorization.k8s.io/sandbox-student") == 1

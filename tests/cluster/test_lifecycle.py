@@ -1,0 +1,150 @@
+"""Start, warm pool, extend and the periodic sweep, with a real cluster and database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+from django.utils import timezone
+
+from sandbox import lifecycle, manifests, provisioning, tasks
+from sandbox.models import LIVE_STATES, Sandbox, State
+from tests.cluster.conftest import Kubectl
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def eager_celery() -> Iterator[None]:
+    """Run enqueued tasks in-process: these tests are about what the functions do, not the broker."""
+    from sandbox.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+        provisioning.destroy(sandbox.pk)
+
+
+def test_it_starts_a_new_sandbox_for_a_student_and_returns_it_again(student: User) -> None:
+    with override_settings(SANDBOX_POOL_SIZE=0):
+        first = lifecycle.start(student)
+    first.refresh_from_db()
+    assert first.state == State.READY
+    assert first.owner == student
+    assert first.expires_at is not None
+    assert lifecycle.start(student).pk == first.pk
+
+
+@override_settings(SANDBOX_POOL_SIZE=2)
+def test_it_hands_out_a_warm_sandbox_and_refills_the_pool(student: User, kubectl: Kubectl) -> None:
+    assert lifecycle.refill_pool() == 2
+    pool = list(Sandbox.objects.filter(owner__isnull=True, state=State.READY))
+    assert len(pool) == 2
+
+    sandbox = lifecycle.start(student)
+
+    assert sandbox.pk in {s.pk for s in pool}
+    assert sandbox.owner == student
+    label = kubectl(
+        "get", "namespace", sandbox.namespace, "-o", "jsonpath={.metadata.labels.k8s-sandbox\\.io/owner-id}"
+    )
+    assert label.stdout == str(student.pk)
+    # The claim triggered a refill back to two unowned, ready sandboxes.
+    assert Sandbox.objects.filter(owner__isnull=True, state=State.READY).count() == 2
+
+
+@override_settings(SANDBOX_POOL_SIZE=1)
+def test_it_never_gives_one_warm_sandbox_to_two_students(db: None) -> None:
+    lifecycle.refill_pool()
+    alice = User.objects.create_user("alice-pool")
+    bob = User.objects.create_user("bob-pool")
+    first = lifecycle.claim_from_pool(alice)
+    second = lifecycle.claim_from_pool(bob)
+    assert first is not None
+    assert second is None or second.pk != first.pk
+
+
+def test_it_extends_the_expiry(student: User) -> None:
+    with override_settings(SANDBOX_POOL_SIZE=0):
+        sandbox = lifecycle.start(student)
+    sandbox.refresh_from_db()
+    before = sandbox.expires_at
+    assert before is not None
+    lifecycle.extend(sandbox, 2)
+    sandbox.refresh_from_db()
+    assert sandbox.expires_at == before + timedelta(hours=2)
+
+
+@override_settings(SANDBOX_POOL_SIZE=0, SANDBOX_IDLE_MINUTES=30)
+def test_it_expires_idle_and_overdue_sandboxes_and_keeps_active_ones(db: None, kubectl: Kubectl) -> None:
+    idle, overdue, active = (User.objects.create_user(name) for name in ("idle-one", "overdue-one", "active-one"))
+    sandboxes = {user.username: lifecycle.start(user) for user in (idle, overdue, active)}
+    now = timezone.now()
+    Sandbox.objects.filter(owner=idle).update(last_activity_at=now - timedelta(minutes=31))
+    Sandbox.objects.filter(owner=overdue).update(expires_at=now - timedelta(seconds=1))
+
+    report = lifecycle.sweep()
+
+    assert set(report.expired) == {sandboxes["idle-one"].namespace, sandboxes["overdue-one"].namespace}
+    for name in ("idle-one", "overdue-one"):
+        sandbox = Sandbox.objects.get(pk=sandboxes[name].pk)
+        assert sandbox.state == State.EXPIRED
+        assert sandbox.node_port is None
+    assert Sandbox.objects.get(pk=sandboxes["active-one"].pk).state == State.READY
+
+
+@override_settings(SANDBOX_POOL_SIZE=0)
+def test_it_retries_provisioning_that_lost_its_worker(student: User) -> None:
+    sandbox = lifecycle.create_sandbox(student, enqueue=False)
+    # The worker took the task and died: the row says provisioning, and nobody works on it.
+    Sandbox.objects.filter(pk=sandbox.pk).update(state=State.PROVISIONING)
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.STUCK_AFTER * 2)
+
+    report = lifecycle.sweep()
+
+    assert sandbox.namespace in report.retried
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.READY
+
+
+@override_settings(SANDBOX_POOL_SIZE=0)
+def test_it_removes_failed_sandboxes_after_a_while(student: User) -> None:
+    sandbox = lifecycle.create_sandbox(student, enqueue=False)
+    Sandbox.objects.filter(pk=sandbox.pk).update(state=State.FAILED, last_error="boom")
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.FAILED_KEPT_FOR * 2)
+
+    lifecycle.sweep()
+
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.DELETED
+
+
+def test_it_runs_the_destroy_task_once_even_when_delivered_twice(student: User) -> None:
+    with override_settings(SANDBOX_POOL_SIZE=0):
+        sandbox = lifecycle.start(student)
+    assert tasks.destroy.delay(sandbox.pk, State.DELETED).get() is True
+    assert tasks.destroy.delay(sandbox.pk, State.DELETED).get() is False
+    assert Sandbox.objects.get(pk=sandbox.pk).state == State.DELETED
+
+
+def test_it_refuses_unknown_sizes_and_bad_extra_namespace_names(student: User) -> None:
+    with pytest.raises(ValueError, match="unknown size"):
+        lifecycle.create_sandbox(student, size="huge", enqueue=False)
+    with pytest.raises(ValueError, match="not a valid namespace name"):
+        lifecycle.create_sandbox(student, extra_namespaces=["../x"], enqueue=False)
+    assert not Sandbox.objects.filter(owner=student).exists()
+
+
+def test_it_labels_namespaces_with_the_expiry(student: User, kubectl: Kubectl) -> None:
+    with override_settings(SANDBOX_POOL_SIZE=0):
+        sandbox = lifecycle.start(student)
+    sandbox.refresh_from_db()
+    annotation = manifests.ANNOTATION_EXPIRES.replace(".", "\\.")
+    value = kubectl("get", "namespace", sandbox.namespace, "-o", f"jsonpath={{.metadata.annotations.{annotation}}}")
+    assert sandbox.expires_at is not None
+    assert value.stdout == sandbox.expires_at.isoformat()

@@ -1,0 +1,41 @@
+"""A signed-up student starts a sandbox from the page and gets a ready namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.test import Client, override_settings
+
+from sandbox import provisioning
+from sandbox.models import LIVE_STATES, Sandbox
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def eager() -> Iterator[None]:
+    from sandbox.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+        provisioning.destroy(sandbox.pk)
+
+
+@override_settings(SANDBOX_POOL_SIZE=0)
+def test_it_gives_a_new_student_a_ready_sandbox(client: Client, eager: None) -> None:
+    client.post(
+        "/accounts/signup/",
+        {"username": "newcomer", "password1": "a-long-passphrase-7", "password2": "a-long-passphrase-7"},
+    )
+    assert client.get("/sandbox/status").json() == {"state": "none"}
+    started = client.post("/sandbox/start")
+    assert started.status_code in (200, 202)
+    status = client.get("/sandbox/status").json()
+    assert status["state"] == "ready"
+    assert status["namespace"].startswith("sb")
+    assert 30000 <= status["node_port"] <= 32767
+    page = client.get("/lessons/").content.decode()
+    assert 'id="sandbox-panel"' in page
