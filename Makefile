@@ -29,6 +29,7 @@ help:
 	@echo "make cluster        start the local Kubernetes cluster (CLUSTER=kind for kind)"
 	@echo "make cluster-down   remove it"
 	@echo "make lint / fmt     ruff + mypy / ruff format"
+	@echo "make bench          print sandbox provisioning figures"
 
 system-deps:
 	@bash docker/system-deps.sh
@@ -91,6 +92,16 @@ test: deps cluster messages lint
 	@REDIS_PORT=$(TEST_REDIS_PORT) bash docker/services/redis.sh start
 	@PG_PORT=$(TEST_PG_PORT) bash docker/services/postgres.sh start
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# Prints figures; asserts nothing. Uses the test services and its own database and prefix.
+bench: deps cluster
+	@REDIS_PORT=$(TEST_REDIS_PORT) bash docker/services/redis.sh start
+	@PG_PORT=$(TEST_PG_PORT) bash docker/services/postgres.sh start
+	@/usr/lib/postgresql/*/bin/psql -h 127.0.0.1 -p $(TEST_PG_PORT) -U sandbox -d postgres -tAc \
+	  "SELECT 1 FROM pg_database WHERE datname='sandbox_bench'" | grep -q 1 || \
+	  /usr/lib/postgresql/*/bin/createdb -h 127.0.0.1 -p $(TEST_PG_PORT) -U sandbox sandbox_bench
+	$(TEST_ENV) DATABASE_URL=postgres://sandbox@127.0.0.1:$(TEST_PG_PORT)/sandbox_bench SANDBOX_NAMESPACE_PREFIX=sbb- \
+	  LOG_LEVEL=WARNING $(PY) tests/bench/sandboxes.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .static .services .mypy_cache .ruff_cache .pytest_cache
