@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
@@ -62,9 +64,24 @@ def wait_ready(ids: list[int], timeout: float = 300) -> None:
 def start_workers(count: int) -> list[subprocess.Popen[bytes]]:
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "sandbox", "worker", "--pool=solo", "--loglevel=WARNING",
-             "--without-heartbeat", "--without-mingle", "--without-gossip", "-n", f"bench{i}@%h"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "sandbox",
+                "worker",
+                "--pool=solo",
+                "--loglevel=WARNING",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"bench{i}@%h",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for i in range(count)
     ]
@@ -103,7 +120,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     cleanup()
-    print(f"cluster: {k8s.discovery_version()['gitVersion']} via {os.environ.get('CLUSTER_KUBECONFIG') or '.cluster/kubeconfig'}")
+    print(f"cluster: {k8s.discovery_version()['gitVersion']} via {settings.CLUSTER_KUBECONFIG}")
 
     # API requests per sandbox, counted in this process around plain provision() calls.
     with override_settings(SANDBOX_POOL_SIZE=0):
@@ -131,9 +148,11 @@ def main() -> None:
 
         with override_settings(SANDBOX_POOL_SIZE=args.warm):
             lifecycle.refill_pool()
-            wait_ready(list(Sandbox.objects.filter(owner__isnull=True, state__in=LIVE_STATES).values_list("pk", flat=True)))
+            wait_ready(
+                list(Sandbox.objects.filter(owner__isnull=True, state__in=LIVE_STATES).values_list("pk", flat=True))
+            )
             with override_settings(SANDBOX_POOL_SIZE=0):
-                warm = [timed(lambda owner=owner: lifecycle.claim_from_pool(owner)) for owner in users("warm", args.warm)]
+                warm = [timed(partial(lifecycle.claim_from_pool, owner)) for owner in users("warm", args.warm)]
         summary("warm: claim from the pool", warm)
     finally:
         stop(workers)
@@ -149,8 +168,10 @@ def main() -> None:
             elapsed = time.perf_counter() - start
         finally:
             stop(workers)
-        print(f"{f'throughput: {args.burst} at once, {count} worker(s)':<34} {elapsed:6.2f} s  "
-              f"= {args.burst / elapsed * 60:6.0f} sandboxes/minute")
+        print(
+            f"{f'throughput: {args.burst} at once, {count} worker(s)':<34} {elapsed:6.2f} s  "
+            f"= {args.burst / elapsed * 60:6.0f} sandboxes/minute"
+        )
         cleanup()
 
 
