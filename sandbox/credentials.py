@@ -19,7 +19,7 @@ class NotReady(Exception):
 def student_kubeconfig(sandbox: Sandbox) -> str:
     if sandbox.state not in (State.READY, State.RESETTING):
         raise NotReady(f"sandbox {sandbox.namespace} is {sandbox.state}, not ready")
-    anchor_uid = k8s.read_uid("Secret", manifests.TOKEN_ANCHOR, sandbox.namespace)
+    anchor_uid = k8s.read_secret(manifests.TOKEN_ANCHOR, sandbox.namespace)["uid"]
     token = k8s.request_token(
         manifests.STUDENT_SA,
         sandbox.namespace,

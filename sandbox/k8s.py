@@ -1,14 +1,19 @@
 """The one module that imports the kubernetes client. Everything else asks it for API objects
 or calls the small operations below, which take and return plain dicts and strings.
 
-The platform reaches the cluster only through the kubeconfig in settings.CLUSTER_KUBECONFIG,
-so the same code serves the local control plane, kind and a remote cluster.
+The platform reaches the cluster only through a kubeconfig, so the same code serves the local
+control plane, kind and a remote cluster: settings.CLUSTER_KUBECONFIG holds the operator's
+limited identity; settings.CLUSTER_ADMIN_KUBECONFIG is used only inside `as_admin()`, by the
+one-time install of the operator and the shared objects.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +25,7 @@ __all__ = [
     "allowed",
     "api_client",
     "apps",
+    "as_admin",
     "connection",
     "core",
     "create",
@@ -31,13 +37,15 @@ __all__ = [
     "list_objects",
     "patch_namespace",
     "rbac",
+    "read_secret",
     "request_count",
     "request_token",
     "reset_clients",
 ]
 
 _lock = threading.Lock()
-_client: client.ApiClient | None = None
+_clients: dict[Path, client.ApiClient] = {}
+_admin: ContextVar[bool] = ContextVar("k8s_admin", default=False)
 _requests = 0
 
 
@@ -51,26 +59,36 @@ class _CountingApiClient(client.ApiClient):  # type: ignore[misc]  # the client 
 
 
 def api_client() -> client.ApiClient:
-    """A process-wide client (it pools connections); built on first use, not at import."""
-    global _client
+    """A process-wide client per kubeconfig (it pools connections); built on first use."""
+    admin = _admin.get()
+    path: Path = settings.CLUSTER_ADMIN_KUBECONFIG if admin else settings.CLUSTER_KUBECONFIG
     with _lock:
-        if _client is None:
-            path = settings.CLUSTER_KUBECONFIG
+        if path not in _clients:
             if not path.is_file():
-                raise FileNotFoundError(f"no kubeconfig at {path}: run `make cluster` or set CLUSTER_KUBECONFIG")
+                name = "CLUSTER_ADMIN_KUBECONFIG" if admin else "CLUSTER_KUBECONFIG"
+                raise FileNotFoundError(f"no kubeconfig at {path}: run `make cluster` or set {name}")
             configuration = client.Configuration()
             config.load_kube_config(config_file=str(path), client_configuration=configuration)
-            _client = _CountingApiClient(configuration=configuration)
-        return _client
+            _clients[path] = _CountingApiClient(configuration=configuration)
+        return _clients[path]
+
+
+@contextmanager
+def as_admin() -> Iterator[None]:
+    """Use the cluster admin's kubeconfig inside this block (install only)."""
+    token = _admin.set(True)
+    try:
+        yield
+    finally:
+        _admin.reset(token)
 
 
 def reset_clients() -> None:
-    """Forget the cached client, e.g. after the kubeconfig was rewritten."""
-    global _client
+    """Forget the cached clients, e.g. after a kubeconfig was rewritten."""
     with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+        for cached in _clients.values():
+            cached.close()
+        _clients.clear()
 
 
 def request_count() -> int:
@@ -259,19 +277,22 @@ STUDENT_KINDS: list[tuple[Callable[[], Any], str]] = [
 
 
 def delete_all_in_namespace(namespace: str, *, keep_secret: str) -> None:
-    """Remove what a student made in `namespace`, keeping the sandbox's own objects."""
+    """Remove what a student made in `namespace`, keeping the sandbox's own objects. Only
+    deletecollection calls, so the operator needs no right to read students' objects."""
     for factory, method in STUDENT_KINDS:
         getattr(factory(), method)(namespace, _request_timeout=_timeout())
-    for secret in core().list_namespaced_secret(namespace, _request_timeout=_timeout()).items:
-        if secret.metadata.name != keep_secret:
-            delete("Secret", secret.metadata.name, namespace)
+    core().delete_collection_namespaced_secret(
+        namespace, field_selector=f"metadata.name!={keep_secret}", _request_timeout=_timeout()
+    )
 
 
-def read_uid(kind: str, name: str, namespace: str) -> str:
-    if kind != "Secret":
-        raise ValueError(kind)
-    uid: str = core().read_namespaced_secret(name, namespace, _request_timeout=_timeout()).metadata.uid
-    return uid
+def read_secret(name: str, namespace: str) -> dict[str, Any]:
+    """uid and (base64-decoded) data of a Secret."""
+    import base64
+
+    secret = core().read_namespaced_secret(name, namespace, _request_timeout=_timeout())
+    data = {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+    return {"uid": secret.metadata.uid, "data": data}
 
 
 def request_token(service_account: str, namespace: str, body: dict[str, Any]) -> str:

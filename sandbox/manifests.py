@@ -25,7 +25,7 @@ ANNOTATION_EXPIRES = f"{GROUP}/expires-at"
 STUDENT_SA = "student"
 STUDENT_ROLE = "sandbox-student"
 TOKEN_ANCHOR = "sandbox-token-anchor"  # noqa: S105  (an object name, not a secret)
-# Cluster-wide objects shared by every sandbox (provisioning.ensure_shared_objects).
+# Cluster-wide objects shared by every sandbox, installed by `manage.py sandbox install`.
 CLUSTER_READ_ROLE = "sandbox-student-cluster-read"
 SYSTEM_READ_ROLE = "sandbox-student-system-read"
 NODEPORT_POLICY = "sandbox-nodeport-reservation"
@@ -145,13 +145,15 @@ def service_accounts(namespace: str, sandbox_id: int) -> list[Manifest]:
     ]
 
 
-def student_role(namespace: str, sandbox_id: int) -> Manifest:
-    """Exactly what the lessons need inside the sandbox namespace."""
+def student_role() -> Manifest:
+    """Exactly what the lessons need inside a sandbox namespace. A ClusterRole shared by every
+    sandbox and granted per namespace by a RoleBinding: the operator then only needs `bind` on
+    this one role instead of holding every permission in it cluster-wide."""
     rw = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": _meta(STUDENT_ROLE, namespace, sandbox_id),
+        "kind": "ClusterRole",
+        "metadata": {"name": STUDENT_ROLE, "labels": {LABEL_MANAGED: "true"}},
         "rules": [
             {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "endpoints"], "verbs": rw},
             {"apiGroups": [""], "resources": ["pods/log", "pods/status"], "verbs": ["get", "list", "watch"]},
@@ -184,13 +186,13 @@ def student_subject(sandbox_namespace: str) -> dict[str, str]:
 
 
 def student_role_binding(namespace: str, sandbox_namespace: str, sandbox_id: int) -> Manifest:
-    """Binds the student's ServiceAccount (which lives in the primary namespace) to the Role
-    in `namespace` (the primary one or one of the sandbox's extra namespaces)."""
+    """Grants the student's ServiceAccount (which lives in the primary namespace) the student
+    role inside `namespace` (the primary one or one of the sandbox's extra namespaces)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": _meta(STUDENT_ROLE, namespace, sandbox_id),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": STUDENT_ROLE},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": STUDENT_ROLE},
         "subjects": [student_subject(sandbox_namespace)],
     }
 
@@ -405,6 +407,86 @@ def nodeport_policy() -> list[Manifest]:
                 "policyName": NODEPORT_POLICY,
                 "validationActions": ["Deny"],
                 "matchResources": {"namespaceSelector": {"matchLabels": {LABEL_MANAGED: "true"}}},
+            },
+        },
+    ]
+
+
+# --- The operator: the platform's own identity on the cluster ----------------------------------
+OPERATOR_NAMESPACE = "sandbox-system"
+OPERATOR_SA = "sandbox-operator"
+OPERATOR_TOKEN = "sandbox-operator-token"  # noqa: S105  (an object name, not a secret)
+
+
+def operator_objects() -> list[Manifest]:
+    """The ServiceAccount that provisions sandboxes, with a ClusterRole limited to what
+    provisioning, reset and destroy do. It is not cluster-admin: it can bind only the three
+    student roles, mint tokens only for ServiceAccounts named `student`, read only the token
+    anchor Secret, and reads nothing else a student creates."""
+    labels = {LABEL_MANAGED: "true"}
+    rules = [
+        {
+            "apiGroups": [""],
+            "resources": ["namespaces"],
+            "verbs": ["get", "list", "watch", "create", "delete", "patch"],
+        },
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"], "resourceNames": [STUDENT_SA]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete", "deletecollection"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [TOKEN_ANCHOR]},
+        {"apiGroups": [""], "resources": ["resourcequotas", "limitranges"], "verbs": ["create"]},
+        # reset(): remove what students made, without reading it.
+        {"apiGroups": [""], "resources": ["pods", "services", "configmaps"], "verbs": ["deletecollection"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "replicasets", "statefulsets"],
+            "verbs": ["deletecollection"],
+        },
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["deletecollection"]},
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings", "clusterrolebindings"],
+            "verbs": ["create", "delete", "get", "list"],
+        },
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["clusterroles"],
+            "verbs": ["bind"],
+            "resourceNames": [STUDENT_ROLE, CLUSTER_READ_ROLE, SYSTEM_READ_ROLE],
+        },
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+    ]
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE, "labels": labels}},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_NAMESPACE, "labels": labels},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": OPERATOR_SA, "labels": labels},
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": OPERATOR_SA, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR_SA},
+            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NAMESPACE}],
+        },
+        # A long-lived token, revoked by deleting this Secret (or re-running the install).
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": OPERATOR_TOKEN,
+                "namespace": OPERATOR_NAMESPACE,
+                "labels": labels,
+                "annotations": {"kubernetes.io/service-account.name": OPERATOR_SA},
             },
         },
     ]

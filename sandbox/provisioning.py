@@ -9,7 +9,6 @@ conditional UPDATEs, so a retried, resumed or duplicated call converges instead 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from django.conf import settings
@@ -22,21 +21,16 @@ from sandbox.models import LIVE_STATES, Sandbox, State, transition
 
 log = logging.getLogger(__name__)
 
-_shared_ready = threading.Event()
-
 
 def shared_objects() -> list[Manifest]:
-    """Cluster-wide objects that every sandbox refers to."""
-    return [manifests.cluster_read_role(), manifests.system_read_role(), *manifests.nodeport_policy()]
-
-
-def ensure_shared_objects() -> None:
-    """Create the shared objects once per process (they never change between sandboxes)."""
-    if _shared_ready.is_set():
-        return
-    for manifest in shared_objects():
-        k8s.create(manifest)
-    _shared_ready.set()
+    """Cluster-wide objects that every sandbox refers to, installed once with admin rights by
+    `manage.py sandbox install` (the operator may bind these roles but not create them)."""
+    return [
+        manifests.student_role(),
+        manifests.cluster_read_role(),
+        manifests.system_read_role(),
+        *manifests.nodeport_policy(),
+    ]
 
 
 def sandbox_objects(sandbox: Sandbox) -> list[Manifest]:
@@ -60,7 +54,6 @@ def sandbox_objects(sandbox: Sandbox) -> list[Manifest]:
     objects += manifests.service_accounts(primary, sandbox.pk)
     for name in names:
         objects += [
-            manifests.student_role(name, sandbox.pk),
             manifests.student_role_binding(name, primary, sandbox.pk),
             manifests.resource_quota(name, sandbox.pk, preset),
             manifests.limit_range(name, sandbox.pk, preset),
@@ -85,7 +78,6 @@ def provision(sandbox_id: int) -> bool:
     ):
         return False
     sandbox = Sandbox.objects.get(pk=sandbox_id)
-    ensure_shared_objects()
     objects = sandbox_objects(sandbox)
     for step, manifest in enumerate(objects, start=1):
         # Progress is for the student's page; a row update per object is cheap next to the API call.

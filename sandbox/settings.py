@@ -128,7 +128,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- The Kubernetes cluster ---------------------------------------------------------------------
 # The platform only ever reaches the cluster through a kubeconfig, so the same code serves the
 # local control plane, kind, or a remote cluster.
-CLUSTER_KUBECONFIG = Path(env_str("CLUSTER_KUBECONFIG", str(BASE_DIR / ".cluster" / "kubeconfig")))
+# The operator's kubeconfig: a ServiceAccount with only the rights provisioning needs, written
+# by `manage.py sandbox install` (which `make cluster` runs).
+CLUSTER_KUBECONFIG = Path(env_str("CLUSTER_KUBECONFIG", str(BASE_DIR / ".cluster" / "operator.kubeconfig")))
+# A cluster admin's kubeconfig, used only to install the operator and the shared objects (and by
+# the tests). `make cluster` writes the local cluster's here.
+CLUSTER_ADMIN_KUBECONFIG = Path(env_str("CLUSTER_ADMIN_KUBECONFIG", str(BASE_DIR / ".cluster" / "kubeconfig")))
 # Empty means "the kubectl built with the local control plane".
 KUBECTL = env_str("KUBECTL", "")
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)

@@ -2,8 +2,9 @@
 
 Two backends share one interface: ``local`` (the upstream control plane built from Go modules
 and run by kwokctl, the default here and in CI) and ``kind`` (where Docker is available).
-Either way the result is a kubeconfig at settings.CLUSTER_KUBECONFIG, which is all the rest of
-the platform ever uses.
+Either way the result is a cluster admin's kubeconfig at settings.CLUSTER_ADMIN_KUBECONFIG;
+`manage.py sandbox install` then derives the operator's kubeconfig (CLUSTER_KUBECONFIG), which
+is all the rest of the platform ever uses.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ NAME = "sandbox"
 
 class KindCluster:
     def __init__(self) -> None:
-        self.kubeconfig: Path = settings.CLUSTER_KUBECONFIG
+        self.kubeconfig: Path = settings.CLUSTER_ADMIN_KUBECONFIG
 
     def _kind(self) -> str:
         found = shutil.which("kind")

@@ -31,7 +31,7 @@ def _say(message: str) -> None:
 
 class LocalCluster:
     def __init__(self) -> None:
-        self.kubeconfig: Path = settings.CLUSTER_KUBECONFIG
+        self.kubeconfig: Path = settings.CLUSTER_ADMIN_KUBECONFIG
         self.workdir = self.kubeconfig.parent / "kwok"
 
     # --- commands -------------------------------------------------------------------------

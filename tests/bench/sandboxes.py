@@ -124,7 +124,6 @@ def main() -> None:
 
     # API requests per sandbox, counted in this process around plain provision() calls.
     with override_settings(SANDBOX_POOL_SIZE=0):
-        provisioning.ensure_shared_objects()
         owners = users("api", 5)
         before = k8s.request_count()
         for owner in owners:

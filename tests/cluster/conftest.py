@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def admin_kubeconfig() -> str:
-    path = settings.CLUSTER_KUBECONFIG
+    path = settings.CLUSTER_ADMIN_KUBECONFIG
     if not path.is_file():
         pytest.fail(f"no kubeconfig at {path}: start the cluster with `make cluster`")
     return str(path)

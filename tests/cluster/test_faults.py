@@ -80,7 +80,9 @@ def start_worker() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
 @contextmanager
 def frozen_apiserver() -> Iterator[None]:
     """SIGSTOP the local kube-apiserver: connections hang, as with a dead or partitioned server."""
-    pid_file = settings.CLUSTER_KUBECONFIG.parent / "kwok" / "clusters" / "sandbox" / "pids" / "kube-apiserver.pid"
+    pid_file = (
+        settings.CLUSTER_ADMIN_KUBECONFIG.parent / "kwok" / "clusters" / "sandbox" / "pids" / "kube-apiserver.pid"
+    )
     pid = int(pid_file.read_text())
     os.kill(pid, signal.SIGSTOP)
     try:

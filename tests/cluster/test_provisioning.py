@@ -38,7 +38,6 @@ def test_it_provisions_a_ready_namespace_with_everything_a_student_needs(
     assert objects_in(kubectl, sandbox.namespace) >= {
         "serviceaccount/student",
         "serviceaccount/default",
-        "role.rbac.authorization.k8s.io/sandbox-student",
         "rolebinding.rbac.authorization.k8s.io/sandbox-student",
         "resourcequota/sandbox-quota",
         "limitrange/sandbox-defaults",
@@ -46,6 +45,12 @@ def test_it_provisions_a_ready_namespace_with_everything_a_student_needs(
         "secret/sandbox-token-anchor",
     }
     assert kubectl("get", "clusterrolebinding", f"{sandbox.namespace}-cluster-read", "-o", "name").stdout
+    binding = json.loads(kubectl("get", "rolebinding", "sandbox-student", "-n", sandbox.namespace, "-o", "json").stdout)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "sandbox-student",
+    }
 
 
 def test_it_admits_a_plain_pod_thanks_to_the_limitrange_defaults(make_sandbox: MakeSandbox) -> None:

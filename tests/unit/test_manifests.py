@@ -37,8 +37,8 @@ def test_it_leaves_pool_namespaces_without_owner_label() -> None:
 
 
 def test_it_gives_the_student_role_no_rbac_or_namespace_powers() -> None:
-    role = manifests.student_role("sbx-1", 1)
-    assert role["kind"] == "Role"
+    role = manifests.student_role()
+    assert role["kind"] == "ClusterRole"  # granted per namespace by RoleBindings only
     resources = {
         (group, resource) for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
     }
@@ -128,3 +128,28 @@ def test_it_reserves_nodeports_through_an_admission_policy() -> None:
     assert manifests.LABEL_NODE_PORT in policy["spec"]["validations"][0]["expression"]
     assert binding["spec"]["validationActions"] == ["Deny"]
     assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {manifests.LABEL_MANAGED: "true"}
+
+
+def test_it_keeps_the_operator_far_from_cluster_admin() -> None:
+    objects = {obj["kind"]: obj for obj in manifests.operator_objects()}
+    rules = objects["ClusterRole"]["rules"]
+    for rule in rules:
+        assert "*" not in rule["verbs"]
+        assert "*" not in rule["resources"]
+        assert not {"escalate", "impersonate"} & set(rule["verbs"])
+    binds = [rule for rule in rules if "bind" in rule["verbs"]]
+    assert len(binds) == 1
+    assert set(binds[0]["resourceNames"]) == {
+        manifests.STUDENT_ROLE,
+        manifests.CLUSTER_READ_ROLE,
+        manifests.SYSTEM_READ_ROLE,
+    }
+    # It may read one Secret by name, never list or watch Secrets.
+    secret_reads = [r for r in rules if "secrets" in r["resources"] and {"get", "list", "watch"} & set(r["verbs"])]
+    assert secret_reads == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [manifests.TOKEN_ANCHOR]}
+    ]
+    tokens = [r for r in rules if "serviceaccounts/token" in r["resources"]]
+    assert tokens[0]["resourceNames"] == [manifests.STUDENT_SA]
+    binding = objects["ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == manifests.OPERATOR_SA

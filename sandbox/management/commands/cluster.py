@@ -3,6 +3,7 @@
 import subprocess
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.cluster import backend
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             cluster = backend(backend_name)
             if action == "up":
                 cluster.up()
+                # A cluster is only useful to the platform with its operator and shared objects.
+                call_command("sandbox", "install", stdout=self.stdout)
             elif action == "down":
                 cluster.down()
             elif cluster.status() != 0:

@@ -10,18 +10,25 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox import credentials, lifecycle, provisioning
+from sandbox import credentials, install, lifecycle, provisioning
 from sandbox.models import Sandbox, State
 
 
 class Command(BaseCommand):
-    help = "Create, remove, reset or inspect students' sandboxes."
+    help = (
+        "install: prepare the cluster (shared objects, operator identity; needs CLUSTER_ADMIN_KUBECONFIG). "
+        "up/down/reset/kubeconfig USER, list [USER], sweep: manage students' sandboxes."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["up", "down", "reset", "kubeconfig", "list", "sweep"])
+        parser.add_argument("action", choices=["install", "up", "down", "reset", "kubeconfig", "list", "sweep"])
         parser.add_argument("user", nargs="?", help="username (optional for list and sweep)")
 
     def handle(self, *args: Any, action: str, user: str | None = None, **options: Any) -> None:
+        if action == "install":
+            path = install.install()
+            self.stdout.write(f"installed the shared objects and the operator; operator kubeconfig: {path}")
+            return None
         if action == "list":
             return self.list(user)
         if action == "sweep":
