@@ -18,7 +18,7 @@ def install(timeout: float = 30.0) -> Path:
     settings.CLUSTER_KUBECONFIG and return its path."""
     with k8s.as_admin():
         for manifest in [*provisioning.shared_objects(), *manifests.operator_objects()]:
-            k8s.create(manifest)
+            k8s.apply(manifest)
         # The token controller fills the Secret in asynchronously.
         deadline = time.monotonic() + timeout
         while not (

@@ -24,6 +24,7 @@ __all__ = [
     "ApiException",
     "allowed",
     "api_client",
+    "apply",
     "apps",
     "as_admin",
     "connection",
@@ -226,6 +227,17 @@ def create(manifest: dict[str, Any]) -> dict[str, Any]:
             raise
         return {"name": manifest["metadata"]["name"], "existed": True}
     return {"name": created.metadata.name, "uid": created.metadata.uid, "existed": False}
+
+
+def apply(manifest: dict[str, Any]) -> None:
+    """Create an object, or bring an existing one in line with `manifest` (a JSON merge patch,
+    which replaces lists such as a role's rules whole). For the shared objects, so that an
+    upgrade of the platform updates them on the next install."""
+    if create(manifest)["existed"]:
+        factory, create_method, _, _, namespaced = _KINDS[manifest["kind"]]
+        patch_method = create_method.replace("create_", "patch_", 1)
+        args = [manifest["metadata"]["name"]] + ([manifest["metadata"]["namespace"]] if namespaced else [])
+        getattr(factory(), patch_method)(*args, manifest, _request_timeout=_timeout())
 
 
 def delete(kind: str, name: str, namespace: str | None = None) -> bool:

@@ -28,7 +28,7 @@ TOKEN_ANCHOR = "sandbox-token-anchor"  # noqa: S105  (an object name, not a secr
 # Cluster-wide objects shared by every sandbox, installed by `manage.py sandbox install`.
 CLUSTER_READ_ROLE = "sandbox-student-cluster-read"
 SYSTEM_READ_ROLE = "sandbox-student-system-read"
-NODEPORT_POLICY = "sandbox-nodeport-reservation"
+GUARDRAILS_POLICY = "sandbox-guardrails"
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -42,7 +42,7 @@ class SizePreset:
     limits_cpu: str
     limits_memory: str
     services: int
-    node_ports: int  # one port is reserved per sandbox (see nodeport_policy)
+    node_ports: int  # one port is reserved per sandbox (see guardrail_policy)
     configmaps: int
     secrets: int
     # LimitRange defaults, so that the article's pods (which set no resources) are admitted
@@ -155,16 +155,18 @@ def student_role() -> Manifest:
         "kind": "ClusterRole",
         "metadata": {"name": STUDENT_ROLE, "labels": {LABEL_MANAGED: "true"}},
         "rules": [
-            {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets", "endpoints"], "verbs": rw},
+            {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "secrets"], "verbs": rw},
             {"apiGroups": [""], "resources": ["pods/log", "pods/status"], "verbs": ["get", "list", "watch"]},
             {
                 "apiGroups": [""],
                 "resources": ["pods/exec", "pods/attach", "pods/portforward"],
                 "verbs": ["get", "create"],
             },
+            # Endpoints are read-only: hand-written ones could point a Service at another
+            # student's pod (CVE-2021-25740).
             {
                 "apiGroups": [""],
-                "resources": ["events", "resourcequotas", "limitranges", "serviceaccounts"],
+                "resources": ["events", "resourcequotas", "limitranges", "serviceaccounts", "endpoints"],
                 "verbs": ["get", "list", "watch"],
             },
             {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets"], "verbs": rw},
@@ -363,50 +365,86 @@ def kubeconfig(*, server: str, ca_data: bytes | None, insecure: bool, token: str
     }
 
 
-def nodeport_policy() -> list[Manifest]:
-    """A ValidatingAdmissionPolicy: a Service in a sandbox namespace may only use the NodePort
-    reserved for that sandbox (the namespace's node-port label), so students never collide on
-    the cluster-wide NodePort range or take each other's port."""
-    expression = (
-        f"!has(namespaceObject.metadata.labels) || !('{LABEL_SANDBOX}' in namespaceObject.metadata.labels) || "
-        "!has(object.spec.ports) || object.spec.ports.all(p, !has(p.nodePort) || p.nodePort == 0 || "
-        f"('{LABEL_NODE_PORT}' in namespaceObject.metadata.labels && "
-        f"string(p.nodePort) == namespaceObject.metadata.labels['{LABEL_NODE_PORT}']))"
-    )
-    message = (
-        f"'The NodePort range is shared: this sandbox may only use nodePort ' + "
-        f"(has(namespaceObject.metadata.labels) && '{LABEL_NODE_PORT}' in namespaceObject.metadata.labels ? "
-        f"namespaceObject.metadata.labels['{LABEL_NODE_PORT}'] : '(none reserved)') + "
-        "'. Set spec.ports[].nodePort to it.'"
-    )
+def _guardrail(kind: str, condition: str, message: str) -> dict[str, str]:
+    """One validation of the guardrail policy, applying to objects of one kind only."""
+    return {
+        "expression": f"object.kind != '{kind}' || ({condition})",
+        "messageExpression": message,
+        "reason": "Forbidden",
+    }
+
+
+def guardrail_policy() -> list[Manifest]:
+    """A ValidatingAdmissionPolicy for what RBAC cannot express, in every sandbox namespace:
+
+    - a Service may only use the NodePort reserved for its sandbox (the namespace's node-port
+      label), so students never collide on the cluster-wide range or take each other's port;
+    - no Service externalIPs (CVE-2020-8554: intercepting traffic to any address) and no
+      ExternalName Services (an Ingress on one would proxy into another student's namespace);
+    - no pod priority classes (a system-critical pod would preempt other students' pods);
+    - no legacy ServiceAccount token Secrets (a token that never expires, unlike the short-lived
+      ones the platform issues).
+    """
+    labels = "namespaceObject.metadata.labels"
+    reserved = f"{labels}['{LABEL_NODE_PORT}']"
+    has_reserved = f"has({labels}) && '{LABEL_NODE_PORT}' in {labels}"
+    validations = [
+        _guardrail(
+            "Service",
+            "!has(object.spec.ports) || object.spec.ports.all(p, !has(p.nodePort) || p.nodePort == 0 || "
+            f"(({has_reserved}) && string(p.nodePort) == {reserved}))",
+            "'The NodePort range is shared: this sandbox may only use nodePort ' + "
+            f"(({has_reserved}) ? {reserved} : '(none reserved)') + '. Set spec.ports[].nodePort to it.'",
+        ),
+        _guardrail(
+            "Service",
+            "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0",
+            "'Service externalIPs are not allowed in a sandbox: they could capture traffic meant for others.'",
+        ),
+        _guardrail(
+            "Service",
+            "!has(object.spec.type) || object.spec.type != 'ExternalName'",
+            "'ExternalName Services are not allowed in a sandbox; use a Service with a selector.'",
+        ),
+        _guardrail(
+            "Pod",
+            "!has(object.spec.priorityClassName) || object.spec.priorityClassName == ''",
+            "'Pod priority classes are not allowed in a sandbox: remove spec.priorityClassName.'",
+        ),
+        _guardrail(
+            "Secret",
+            "!has(object.type) || object.type != 'kubernetes.io/service-account-token'",
+            "'ServiceAccount token Secrets are not allowed in a sandbox: they never expire.'",
+        ),
+    ]
+    rule = {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["services", "pods", "secrets"],
+    }
     return [
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": NODEPORT_POLICY, "labels": {LABEL_MANAGED: "true"}},
+            "metadata": {"name": GUARDRAILS_POLICY, "labels": {LABEL_MANAGED: "true"}},
             "spec": {
                 "failurePolicy": "Fail",
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": [""],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE", "UPDATE"],
-                            "resources": ["services"],
-                        }
-                    ]
-                },
-                "validations": [{"expression": expression, "messageExpression": message, "reason": "Forbidden"}],
+                "matchConstraints": {"resourceRules": [rule]},
+                "validations": validations,
             },
         },
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": NODEPORT_POLICY, "labels": {LABEL_MANAGED: "true"}},
+            "metadata": {"name": GUARDRAILS_POLICY, "labels": {LABEL_MANAGED: "true"}},
             "spec": {
-                "policyName": NODEPORT_POLICY,
+                "policyName": GUARDRAILS_POLICY,
                 "validationActions": ["Deny"],
-                "matchResources": {"namespaceSelector": {"matchLabels": {LABEL_MANAGED: "true"}}},
+                # Sandbox namespaces only (the operator's own namespace holds a token Secret).
+                "matchResources": {
+                    "namespaceSelector": {"matchExpressions": [{"key": LABEL_SANDBOX, "operator": "Exists"}]}
+                },
             },
         },
     ]

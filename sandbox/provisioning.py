@@ -29,7 +29,7 @@ def shared_objects() -> list[Manifest]:
         manifests.student_role(),
         manifests.cluster_read_role(),
         manifests.system_read_role(),
-        *manifests.nodeport_policy(),
+        *manifests.guardrail_policy(),
     ]
 
 

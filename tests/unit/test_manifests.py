@@ -123,11 +123,16 @@ def test_it_renders_a_kubeconfig_that_defaults_to_the_sandbox_namespace() -> Non
 
 
 def test_it_reserves_nodeports_through_an_admission_policy() -> None:
-    policy, binding = manifests.nodeport_policy()
+    policy, binding = manifests.guardrail_policy()
     assert policy["kind"] == "ValidatingAdmissionPolicy"
     assert manifests.LABEL_NODE_PORT in policy["spec"]["validations"][0]["expression"]
     assert binding["spec"]["validationActions"] == ["Deny"]
-    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {manifests.LABEL_MANAGED: "true"}
+    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": manifests.LABEL_SANDBOX, "operator": "Exists"}
+    ]
+    messages = " ".join(v["messageExpression"] for v in policy["spec"]["validations"])
+    for topic in ("NodePort", "externalIPs", "ExternalName", "priority", "token"):
+        assert topic in messages
 
 
 def test_it_keeps_the_operator_far_from_cluster_admin() -> None:
