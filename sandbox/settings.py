@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "sandbox",
+    "sandbox.terminal",
     "accounts",
     "lessons",
 ]

@@ -1,0 +1,432 @@
+"""A terminal session: runs checked command lines for one student in their sandbox.
+
+Used identically by the WebSocket handler and by `manage.py terminal exec`, so tests of either
+exercise the same parser, policy and runner. Output goes to a Sink as bytes ready for xterm.js
+(CRLF line ends). A lone kubectl runs in a pseudo-terminal, so colours, `-w`, `exec -it` and
+Ctrl-C behave as in a real terminal; in a pipeline kubectl writes to pipes that our Python
+text tools read line by line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import pty
+import shutil
+import signal
+import struct
+import tempfile
+import termios
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from sandbox import credentials, lifecycle
+from sandbox.models import Sandbox
+from sandbox.terminal import policy, process, workspace
+from sandbox.terminal.errors import Denied
+from sandbox.terminal.models import CommandAudit
+from sandbox.terminal.parser import ParseError, parse
+
+log = logging.getLogger(__name__)
+
+RED, DIM, RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
+CLEAR = "\x1b[H\x1b[2J\x1b[3J"
+
+
+class Sink(Protocol):
+    async def write(self, data: bytes) -> None: ...
+
+
+@dataclass
+class Limits:
+    command_seconds: float = 120.0
+    streaming_seconds: float = 1800.0
+    bytes_per_second: int = 512 * 1024
+    bytes_per_command: int = 16 * 1024 * 1024
+    history: int = 500
+
+
+class OutputLimit(Exception):
+    pass
+
+
+class Throttle:
+    """Caps a command's output: a rate (the command is slowed, not dropped) and a total."""
+
+    def __init__(self, sink: Sink, limits: Limits) -> None:
+        self.sink, self.limits = sink, limits
+        self.total = 0
+        self.window_start = time.monotonic()
+        self.window_bytes = 0
+
+    async def write(self, data: bytes) -> None:
+        self.total += len(data)
+        if self.total > self.limits.bytes_per_command:
+            raise OutputLimit
+        self.window_bytes += len(data)
+        elapsed = time.monotonic() - self.window_start
+        allowed = self.limits.bytes_per_second * max(elapsed, 0.001)
+        if self.window_bytes > allowed:
+            await asyncio.sleep((self.window_bytes - allowed) / self.limits.bytes_per_second)
+        if elapsed > 1.0:
+            self.window_start, self.window_bytes = time.monotonic(), 0
+        await self.sink.write(data)
+
+
+class Session:
+    def __init__(self, user: User, sandbox: Sandbox, limits: Limits | None = None) -> None:
+        self.user, self.sandbox = user, sandbox
+        self.limits = limits or Limits()
+        self.history: list[str] = []
+        self.cols, self.rows = 80, 24
+        self.ident = process.identity()
+        self.root = Path(tempfile.mkdtemp(prefix="k8s-terminal-"))
+        self.home, self.work, self.empty = self.root / "home", self.root / "work", self.root / "empty-path"
+        for folder in (self.home, self.work, self.empty):
+            folder.mkdir()
+        self._own(self.root, self.home, self.work, self.empty)
+        self.kubeconfig = self.home / "kubeconfig"
+        self._token_at = 0.0
+        self._procs: set[asyncio.subprocess.Process] = set()
+        self._master: int | None = None  # the PTY of the running interactive command
+        self._interactive = False
+        self._interrupted = False
+
+    # --- public API -----------------------------------------------------------------------
+    async def run_line(self, text: str, sink: Sink) -> int:
+        """Parse, check and run one line. Returns its exit status (2 when refused)."""
+        started, began = timezone.now(), time.monotonic()
+        text = text.strip()
+        if not text:
+            return 0
+        self.history.append(text)
+        del self.history[: -self.limits.history]
+        self._interrupted = False
+        try:
+            names = set(await sync_to_async(workspace.files)(self.sandbox))
+            plan = policy.check_line(parse(text), names)
+        except (ParseError, Denied) as exc:
+            message = exc.message
+            await sink.write(f"{RED}{message}{RESET}\r\n".encode())
+            await self._audit(text, CommandAudit.Outcome.DENIED, 2, message, started, began)
+            return 2
+        outcome, reason = CommandAudit.Outcome.RAN, ""
+        try:
+            await self._prepare()
+            status = await self._run_plan(plan, sink)
+            if self._interrupted:
+                outcome = CommandAudit.Outcome.INTERRUPTED
+        except TimeoutError:
+            status, outcome, reason = 124, CommandAudit.Outcome.TIMED_OUT, "time limit"
+            await sink.write(f"\r\n{RED}stopped: the command ran longer than its time limit{RESET}\r\n".encode())
+        except OutputLimit:
+            status, outcome, reason = 125, CommandAudit.Outcome.INTERRUPTED, "output limit"
+            await sink.write(f"\r\n{RED}stopped: the command printed more than the output limit{RESET}\r\n".encode())
+        except Exception as exc:  # reported to the student and logged; the session must survive it
+            log.exception("terminal command failed to start")
+            status, outcome, reason = 126, CommandAudit.Outcome.FAILED, type(exc).__name__
+            await sink.write(f"{RED}could not run the command: {_describe(exc)}{RESET}\r\n".encode())
+        finally:
+            await self._stop_all()
+        await self._audit(text, outcome, status, reason, started, began)
+        await sync_to_async(lifecycle.touch)(self.sandbox)
+        return status
+
+    def interrupt(self) -> None:
+        """Ctrl-C: to the remote process for `exec -it`, else SIGINT, then SIGKILL if ignored."""
+        self._interrupted = True
+        if self._interactive and self._master is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._master, b"\x03")
+            return
+        for proc in list(self._procs):
+            _signal_group(proc, signal.SIGINT)
+        asyncio.get_running_loop().call_later(3, self._kill_remaining)
+
+    def feed(self, data: bytes) -> None:
+        """Keystrokes while a command runs (exec -it, attach, run -i) go to its terminal."""
+        if self._master is not None:
+            with contextlib.suppress(OSError):
+                os.write(self._master, data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.cols, self.rows = max(10, min(cols, 500)), max(2, min(rows, 200))
+        if self._master is not None:
+            _set_size(self._master, self.cols, self.rows)
+
+    async def close(self) -> None:
+        await self._stop_all()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- running ----------------------------------------------------------------------------
+    async def _prepare(self) -> None:
+        # A fresh token when the last is half-way to expiring; files as saved right now.
+        if time.monotonic() - self._token_at > settings.SANDBOX_TOKEN_MINUTES * 30:
+            text = await sync_to_async(credentials.student_kubeconfig)(self.sandbox)
+            self.kubeconfig.write_text(text)
+            self.kubeconfig.chmod(0o600)
+            self._own(self.kubeconfig)
+            self._token_at = time.monotonic()
+        contents = await sync_to_async(workspace.files)(self.sandbox)
+        owner = (self.ident.uid, self.ident.gid) if self.ident.drop else None
+        workspace.materialize(contents, self.work, owner=owner)
+
+    async def _run_plan(self, plan: policy.Plan, sink: Sink) -> int:
+        status = 0
+        for joiner, steps in plan.pipelines:
+            if self._interrupted or (joiner == "&&" and status != 0):
+                break
+            streaming = any(isinstance(s, policy.KubectlStep) and s.call.streaming for s in steps)
+            limit = self.limits.streaming_seconds if streaming else self.limits.command_seconds
+            throttle = Throttle(sink, self.limits)
+            async with asyncio.timeout(limit):
+                if len(steps) == 1 and isinstance(steps[0], policy.KubectlStep):
+                    status = await self._run_in_pty(steps[0], throttle)
+                else:
+                    status = await self._run_pipeline(steps, throttle)
+        return status
+
+    async def _spawn(self, argv: tuple[str, ...], **streams: Any) -> asyncio.subprocess.Process:
+        env = process.environment(self.home, self.kubeconfig, self.empty, self.cols, self.rows)
+        kwargs: dict[str, Any] = {}
+        if self.ident.drop:
+            kwargs = {"user": self.ident.uid, "group": self.ident.gid, "extra_groups": []}
+        proc = await asyncio.create_subprocess_exec(
+            process.executable(self.ident),
+            *argv[1:],
+            env=env,
+            cwd=self.work,
+            start_new_session=True,
+            **streams,
+            **kwargs,
+        )
+        process.apply_limits(proc.pid)
+        self._procs.add(proc)
+        return proc
+
+    async def _run_in_pty(self, step: policy.KubectlStep, out: Throttle) -> int:
+        master, slave = pty.openpty()
+        _set_size(slave, self.cols, self.rows)
+        try:
+            proc = await self._spawn(step.argv, stdin=slave, stdout=slave, stderr=slave)
+        finally:
+            os.close(slave)
+        self._master, self._interactive = master, step.call.interactive
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                data = b""
+            chunks.put_nowait(data)
+            if not data:
+                loop.remove_reader(master)
+
+        loop.add_reader(master, readable)
+        try:
+            while data := await chunks.get():
+                await out.write(data)
+            return await proc.wait()
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(master)
+            self._master, self._interactive = None, False
+            os.close(master)
+
+    async def _run_pipeline(self, steps: tuple[policy.Step, ...], out: Throttle) -> int:
+        statuses: list[Callable[[], Awaitable[int]]] = []
+        upstream: AsyncIterator[str] | None = None
+        background: list[asyncio.Task[None]] = []
+        for step in steps:
+            if isinstance(step, policy.KubectlStep):
+                proc = await self._spawn(
+                    step.argv,
+                    stdin=asyncio.subprocess.PIPE if upstream else asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                if upstream is not None:
+                    background.append(asyncio.create_task(_feed(proc, upstream)))
+                background.append(asyncio.create_task(_copy_stderr(proc, out)))
+                upstream = _lines_of(proc)
+                statuses.append(proc.wait)
+            elif isinstance(step, policy.ToolStep):
+                upstream, status = _tool_stream(step.tool, upstream)
+                statuses.append(status)
+            else:
+                upstream = self._builtin(step)
+                statuses.append(_zero)
+        assert upstream is not None  # noqa: S101  (a checked plan has at least one step)
+        try:
+            async for line in upstream:
+                await out.write(line.encode() + b"\r\n")
+        finally:
+            # A consumer that stopped early (head) ends everything before it, as SIGPIPE would.
+            aclose = getattr(upstream, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            for proc in list(self._procs):
+                if proc.returncode is None:
+                    _signal_group(proc, signal.SIGTERM)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+        return await statuses[-1]()
+
+    async def _builtin(self, step: policy.BuiltinStep) -> AsyncIterator[str]:
+        if step.name == "help":
+            for line in HELP.splitlines():
+                yield line
+        elif step.name == "clear":
+            yield CLEAR.rstrip("\n")
+        elif step.name == "history":
+            for number, line in enumerate(self.history, start=1):
+                yield f"{number:>5}  {line}"
+        elif step.name == "echo":
+            yield " ".join(step.args)
+        else:
+            contents = await sync_to_async(workspace.files)(self.sandbox)
+            if step.name == "ls":
+                for name, content in sorted(contents.items()):
+                    yield f"{len(content.encode()):>8}  {name}"
+                if not contents:
+                    yield f"{DIM}(no workspace files yet){RESET}"
+            else:  # cat
+                for line in contents[step.args[0].removeprefix("./")].splitlines():
+                    yield line
+
+    # --- housekeeping -------------------------------------------------------------------------
+    def _kill_remaining(self) -> None:
+        for proc in list(self._procs):
+            if proc.returncode is None:
+                _signal_group(proc, signal.SIGKILL)
+
+    async def _stop_all(self) -> None:
+        for proc in list(self._procs):
+            if proc.returncode is None:
+                _signal_group(proc, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                await proc.wait()
+        self._procs.clear()
+
+    def _own(self, *paths: Path) -> None:
+        if self.ident.drop:
+            for path in paths:
+                os.chown(path, self.ident.uid, self.ident.gid)
+
+    async def _audit(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
+        await sync_to_async(CommandAudit.objects.create)(
+            user=self.user,
+            sandbox=self.sandbox,
+            line=text[:2000],
+            outcome=outcome,
+            exit_status=status,
+            reason=reason[:500],
+            started_at=started,
+            duration_ms=int((time.monotonic() - began) * 1000),
+        )
+
+
+async def _zero() -> int:
+    return 0
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, credentials.NotReady):
+        return "your sandbox is not ready yet; wait for it in the panel above"
+    return "the cluster did not answer; try again in a moment"
+
+
+def _set_size(fd: int, cols: int, rows: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+async def _lines_of(proc: asyncio.subprocess.Process) -> AsyncIterator[str]:
+    assert proc.stdout is not None  # noqa: S101  (spawned with stdout=PIPE)
+    while line := await proc.stdout.readline():
+        yield line.decode(errors="replace").rstrip("\r\n")
+
+
+async def _feed(proc: asyncio.subprocess.Process, lines: AsyncIterator[str]) -> None:
+    assert proc.stdin is not None  # noqa: S101  (spawned with stdin=PIPE)
+    try:
+        async for line in lines:
+            proc.stdin.write(line.encode() + b"\n")
+            await proc.stdin.drain()
+    finally:
+        with contextlib.suppress(Exception):
+            proc.stdin.close()
+
+
+async def _copy_stderr(proc: asyncio.subprocess.Process, out: Throttle) -> None:
+    assert proc.stderr is not None  # noqa: S101  (spawned with stderr=PIPE)
+    while line := await proc.stderr.readline():
+        await out.write(line.rstrip(b"\r\n") + b"\r\n")
+
+
+def _tool_stream(
+    tool: Any, upstream: AsyncIterator[str] | None
+) -> tuple[AsyncIterator[str], Callable[[], Awaitable[int]]]:
+    """Run a text tool as a task; expose its output as an async iterator and its status."""
+    queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
+
+    async def emit(line: str) -> None:
+        await queue.put(line)
+
+    async def body() -> int:
+        try:
+            return int(await tool(upstream, emit))
+        finally:
+            await queue.put(None)
+
+    task = asyncio.ensure_future(body())
+
+    async def lines() -> AsyncIterator[str]:
+        try:
+            while (line := await queue.get()) is not None:
+                yield line
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def status() -> int:
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return 141  # like a shell's SIGPIPE status
+        except Denied:
+            return 2
+
+    return lines(), status
+
+
+HELP = """\
+This terminal runs kubectl in your own namespace, plus a few helpers:
+
+  kubectl ...                 e.g. kubectl get pods, kubectl apply -f petclinic-pod.yml
+  ... | grep PATTERN          also head, tail, wc, sort, uniq (they read from the pipe)
+  a ; b    a && b             run one after the other (&& only if the first succeeded)
+  ls, cat NAME                the workspace files (edit them in the editor tab)
+  history, clear, help        Ctrl-C stops a command, Ctrl-L clears, Up/Down recall lines
+
+Not available here: shell variables, $(...), redirection (>), files outside the workspace,
+kubectl proxy/cp/plugins. Every command is recorded in the audit log."""

@@ -1,0 +1,245 @@
+"""The helpers a student can pipe kubectl into, implemented here in Python.
+
+Running the host's grep or sort would hand students flags that read or write host files
+(`grep -f FILE`, `sort -o FILE`, `--files0-from`...). These small versions read only from the
+pipe, accept only the flags listed, and stream line by line where that makes sense, so
+`kubectl get pods -w | grep web` shows matches as they happen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from sandbox.terminal.errors import Denied
+
+Lines = AsyncIterator[str]
+Emit = Callable[[str], Awaitable[None]]
+# A running tool: reads lines (None for the first command of a pipeline) and emits lines.
+Tool = Callable[[Lines | None, Emit], Awaitable[int]]
+
+MAX_BUFFERED_LINES = 100_000
+
+
+@dataclass(frozen=True)
+class Options:
+    flags: set[str]
+    values: dict[str, str]
+    operands: list[str]
+
+
+def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = "", max_operands: int = 0) -> Options:
+    """getopt-style parsing with a fixed set of single-letter flags; anything else is refused."""
+    found: set[str] = set()
+    values: dict[str, str] = {}
+    operands: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg.startswith("-") and len(arg) > 1 and not operands and not arg[1:].isdigit():
+            letters = arg[1:]
+            j = 0
+            while j < len(letters):
+                letter = letters[j]
+                j += 1
+                if letter in valued:
+                    value = letters[j:] or (args[i] if i < len(args) else "")
+                    if not letters[j:]:
+                        i += 1
+                    if not value:
+                        raise Denied(f"{name}: -{letter} needs a value")
+                    values[letter] = value
+                    break
+                if letter not in flags:
+                    allowed = " ".join(f"-{c}" for c in flags + valued) or "none"
+                    raise Denied(f"{name}: option -{letter} is not supported here (supported: {allowed})")
+                found.add(letter)
+        elif arg.startswith("-") and arg[1:].isdigit() and name in ("head", "tail"):
+            values["n"] = arg[1:]
+        else:
+            operands.append(arg)
+    if len(operands) > max_operands:
+        raise Denied(f"{name} reads only from a pipe here, e.g. `kubectl get pods | {name} ...`; it cannot open files")
+    return Options(found, values, operands)
+
+
+def _count(name: str, value: str) -> int:
+    if not value.isdigit() or int(value) > 1_000_000:
+        raise Denied(f"{name}: -n needs a number of lines, e.g. {name} -n 5")
+    return int(value)
+
+
+def grep(args: list[str]) -> Tool:
+    opts = parse_options("grep", args, flags="ivcnwEFo", max_operands=1)
+    if not opts.operands:
+        raise Denied("grep needs a pattern, e.g. `kubectl get pods | grep web`")
+    pattern = opts.operands[0]
+    flags = re.IGNORECASE if "i" in opts.flags else 0
+    source = re.escape(pattern) if "F" in opts.flags else _basic_to_python(pattern, extended="E" in opts.flags)
+    if "w" in opts.flags:
+        source = rf"\b(?:{source})\b"
+    try:
+        regex = re.compile(source, flags)
+    except re.error as exc:
+        raise Denied(f"grep: invalid pattern {pattern!r} ({exc.msg})") from None
+
+    async def run(lines: Lines | None, emit: Emit) -> int:
+        matched = 0
+        number = 0
+        async for line in _require(lines, "grep"):
+            number += 1
+            hit = regex.search(line)
+            if bool(hit) == ("v" in opts.flags):
+                continue
+            matched += 1
+            if "c" in opts.flags:
+                continue
+            text = "\n".join(m.group(0) for m in regex.finditer(line)) if "o" in opts.flags and hit else line
+            await emit(f"{number}:{text}" if "n" in opts.flags else text)
+        if "c" in opts.flags:
+            await emit(str(matched))
+        return 0 if matched else 1
+
+    return run
+
+
+def _basic_to_python(pattern: str, *, extended: bool) -> str:
+    # Basic regular expressions treat + ? | ( ) { } literally unless escaped; Python does the opposite.
+    if extended:
+        return pattern
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "+?|(){}":
+            out.append(pattern[i + 1])
+            i += 2
+            continue
+        out.append("\\" + ch if ch in "+?|(){}" else ch)
+        i += 1
+    return "".join(out)
+
+
+def head(args: list[str]) -> Tool:
+    opts = parse_options("head", args, valued="n")
+    limit = _count("head", opts.values.get("n", "10"))
+
+    async def run(lines: Lines | None, emit: Emit) -> int:
+        if limit == 0:
+            return 0
+        seen = 0
+        async for line in _require(lines, "head"):
+            await emit(line)
+            seen += 1
+            if seen >= limit:
+                break  # the runner then stops the commands upstream
+        return 0
+
+    return run
+
+
+def tail(args: list[str]) -> Tool:
+    opts = parse_options("tail", args, valued="n")
+    limit = _count("tail", opts.values.get("n", "10"))
+
+    async def run(lines: Lines | None, emit: Emit) -> int:
+        kept: list[str] = []
+        async for line in _require(lines, "tail"):
+            kept.append(line)
+            if len(kept) > limit:
+                kept.pop(0)
+        for line in kept[len(kept) - limit :] if limit else []:
+            await emit(line)
+        return 0
+
+    return run
+
+
+def wc(args: list[str]) -> Tool:
+    opts = parse_options("wc", args, flags="lwc")
+    which = opts.flags or {"l", "w", "c"}
+
+    async def run(lines: Lines | None, emit: Emit) -> int:
+        counts = {"l": 0, "w": 0, "c": 0}
+        async for line in _require(lines, "wc"):
+            counts["l"] += 1
+            counts["w"] += len(line.split())
+            counts["c"] += len(line.encode()) + 1
+        await emit(" ".join(f"{counts[k]:>7}" for k in "lwc" if k in which))
+        return 0
+
+    return run
+
+
+def sort(args: list[str]) -> Tool:
+    opts = parse_options("sort", args, flags="rnu", valued="k")
+    key_column = _count("sort", opts.values["k"].split(",")[0]) if "k" in opts.values else 0
+
+    def key(line: str) -> tuple[float, str]:
+        fields = line.split()
+        text = (fields[key_column - 1] if len(fields) >= key_column else "") if key_column else line
+        if "n" in opts.flags:
+            match = re.match(r"\s*-?\d+(\.\d+)?", text)
+            return (float(match.group(0)) if match else 0.0, text)
+        return (0.0, text)
+
+    async def run(lines: Lines | None, emit: Emit) -> int:
+        collected = await _collect(_require(lines, "sort"))
+        collected.sort(key=key, reverse="r" in opts.flags)
+        previous = None
+        for line in collected:
+            if "u" in opts.flags and line == previous:
+                continue
+            previous = line
+            await emit(line)
+        return 0
+
+    return run
+
+
+def uniq(args: list[str]) -> Tool:
+    opts = parse_options("uniq", args, flags="c")
+
+    async def run(lines: Lines | None, emit: Emit) -> int:
+        previous: str | None = None
+        count = 0
+        async for line in _require(lines, "uniq"):
+            if line == previous:
+                count += 1
+                continue
+            if previous is not None:
+                await emit(f"{count:>7} {previous}" if "c" in opts.flags else previous)
+            previous, count = line, 1
+        if previous is not None:
+            await emit(f"{count:>7} {previous}" if "c" in opts.flags else previous)
+        return 0
+
+    return run
+
+
+async def _require(lines: Lines | None, name: str) -> AsyncIterator[str]:
+    if lines is None:
+        raise Denied(f"{name} reads from a pipe, e.g. `kubectl get pods | {name}`")
+    async for line in lines:
+        yield line
+
+
+async def _collect(lines: AsyncIterator[str]) -> list[str]:
+    collected: list[str] = []
+    async for line in lines:
+        collected.append(line)
+        if len(collected) > MAX_BUFFERED_LINES:
+            raise Denied(f"too much input to buffer (over {MAX_BUFFERED_LINES} lines)")
+    return collected
+
+
+TEXT_TOOLS: dict[str, Callable[[list[str]], Tool]] = {
+    "grep": grep,
+    "head": head,
+    "tail": tail,
+    "wc": wc,
+    "sort": sort,
+    "uniq": uniq,
+}

@@ -1,0 +1,71 @@
+"""Workspace files: validation, storage, and the private copy kubectl works in."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from django.db import transaction
+
+from sandbox.models import Sandbox
+from sandbox.terminal.errors import Denied
+from sandbox.terminal.models import WorkspaceFile
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_FILES = 50
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME.match(name) or ".." in name:
+        raise Denied(
+            f"{name!r} is not a valid file name: use letters, digits, '.', '-' and '_' (at most 64, no folders)"
+        )
+    return name
+
+
+def validate_content(content: str) -> str:
+    if "\x00" in content:
+        raise Denied("the file contains NUL characters; workspace files are text (YAML, JSON, properties)")
+    size = len(content.encode())
+    if size > MAX_FILE_BYTES:
+        raise Denied(f"the file is too large ({size} bytes; at most {MAX_FILE_BYTES})")
+    return content
+
+
+def save(sandbox: Sandbox, name: str, content: str) -> WorkspaceFile:
+    """Create or replace a file. Validation happens before anything is written."""
+    validate_name(name)
+    validate_content(content)
+    with transaction.atomic():
+        existing = WorkspaceFile.objects.select_for_update().filter(sandbox=sandbox, name=name).first()
+        if existing is None:
+            if WorkspaceFile.objects.filter(sandbox=sandbox).count() >= MAX_FILES:
+                raise Denied(f"the workspace already has {MAX_FILES} files; delete one first")
+            return WorkspaceFile.objects.create(sandbox=sandbox, name=name, content=content)
+        existing.content = content
+        existing.save(update_fields=["content", "updated_at"])
+        return existing
+
+
+def delete(sandbox: Sandbox, name: str) -> bool:
+    deleted, _ = WorkspaceFile.objects.filter(sandbox=sandbox, name=validate_name(name)).delete()
+    return bool(deleted)
+
+
+def files(sandbox: Sandbox) -> dict[str, str]:
+    return dict(WorkspaceFile.objects.filter(sandbox=sandbox).values_list("name", "content"))
+
+
+def materialize(contents: dict[str, str], directory: Path, *, owner: tuple[int, int] | None) -> None:
+    """Make `directory` hold exactly these files (regular files only, written by us, so there is
+    nothing for a student to turn into a symlink to the host)."""
+    for entry in directory.iterdir():
+        if entry.is_file() or entry.is_symlink():
+            entry.unlink()
+    for name, content in contents.items():
+        path = directory / validate_name(name)
+        path.write_text(content)
+        if owner is not None:
+            os.chown(path, *owner)
