@@ -1,23 +1,26 @@
 """The sandbox lifecycle in the database: start (claim from the warm pool or request a new
 one), extend, touch, and the periodic sweep that expires, retries, refills and cleans up.
-Cluster work is never done here; it is enqueued after commit for the workers."""
+Cluster work is enqueued after commit for the workers, with two small exceptions that a
+request waits for: labelling a claimed namespace with its owner, and its expiry annotation."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from sandbox import k8s, manifests, provisioning, tasks
-from sandbox.models import LIVE_STATES, Sandbox, State
+from sandbox.models import LIVE_STATES, Sandbox, State, transition
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,12 @@ def live_sandbox(owner: User) -> Sandbox | None:
 def start(owner: User, *, enqueue: bool = True) -> Sandbox:
     """The student's live sandbox: the existing one, a ready one from the warm pool, or a new one."""
     existing = live_sandbox(owner)
+    if existing and existing.state == State.FAILED:
+        # "Start" again after a failure: provision the same row once more (it resumes).
+        if transition(existing.pk, (State.FAILED,), State.REQUESTED, last_error="") and enqueue:
+            transaction.on_commit(partial(tasks.provision.delay, existing.pk))
+        existing.refresh_from_db()
+        return existing
     if existing:
         return existing
     claimed = claim_from_pool(owner)
@@ -128,7 +137,13 @@ def claim_from_pool(owner: User) -> Sandbox | None:
 
 def extend(sandbox: Sandbox, hours: int) -> None:
     base = max(sandbox.expires_at or timezone.now(), timezone.now())
-    Sandbox.objects.filter(pk=sandbox.pk, state__in=LIVE_STATES).update(expires_at=base + timedelta(hours=hours))
+    expires = base + timedelta(hours=hours)
+    if Sandbox.objects.filter(pk=sandbox.pk, state__in=LIVE_STATES).update(expires_at=expires):
+        # Informational on the cluster (the sweep goes by the row); a failure here changes nothing.
+        with contextlib.suppress(Exception):
+            k8s.patch_namespace(
+                sandbox.namespace, labels={}, annotations={manifests.ANNOTATION_EXPIRES: expires.isoformat()}
+            )
 
 
 def touch(sandbox: Sandbox) -> None:
@@ -157,14 +172,20 @@ def sweep() -> SweepReport:
     now = timezone.now()
     report = SweepReport()
     owned = Sandbox.objects.filter(owner__isnull=False, state__in=(State.READY, State.RESETTING))
-    idle_cutoff = now - timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
-    for sandbox in owned.filter(expires_at__lte=now) | owned.filter(last_activity_at__lte=idle_cutoff):
+    for sandbox in owned.filter(expired_q(now)):
         report.expired.append(sandbox.namespace)
         tasks.destroy.delay(sandbox.pk, State.EXPIRED)
-    stuck = Sandbox.objects.filter(state__in=(State.REQUESTED, State.PROVISIONING), updated_at__lte=now - STUCK_AFTER)
-    for sandbox in stuck:
+    # Work whose worker died or whose retries ran out while the API server was away: again.
+    stale = Sandbox.objects.filter(updated_at__lte=now - STUCK_AFTER)
+    for sandbox in stale.filter(state__in=(State.REQUESTED, State.PROVISIONING)):
         report.retried.append(sandbox.namespace)
         tasks.provision.delay(sandbox.pk)
+    for sandbox in stale.filter(state=State.RESETTING):
+        report.retried.append(sandbox.namespace)
+        tasks.reset.delay(sandbox.pk)
+    for sandbox in stale.filter(state=State.DELETING):
+        report.retried.append(sandbox.namespace)
+        tasks.destroy.delay(sandbox.pk, State.DELETED)
     for sandbox in Sandbox.objects.filter(state=State.FAILED, updated_at__lte=now - FAILED_KEPT_FOR):
         report.removed_failed.append(sandbox.namespace)
         tasks.destroy.delay(sandbox.pk, State.DELETED)
@@ -173,10 +194,20 @@ def sweep() -> SweepReport:
     return report
 
 
+def expired_q(now: datetime) -> Q:
+    """Past the hard expiry, or idle for longer than SANDBOX_IDLE_MINUTES."""
+    idle_cutoff = now - timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
+    return Q(expires_at__lte=now) | Q(last_activity_at__lte=idle_cutoff)
+
+
 def refill_pool() -> int:
-    """Top the warm pool up to SANDBOX_POOL_SIZE unowned sandboxes (ready or on their way)."""
+    """Keep exactly SANDBOX_POOL_SIZE unowned sandboxes (ready or on their way): add the missing
+    ones, and remove extras (two refills racing, or a smaller pool size) so none linger."""
     waiting = Sandbox.objects.filter(owner__isnull=True, state__in=(State.REQUESTED, State.PROVISIONING, State.READY))
     missing = settings.SANDBOX_POOL_SIZE - waiting.count()
     for _ in range(max(0, missing)):
         create_sandbox(None)
+    if missing < 0:
+        for pk in waiting.filter(state=State.READY).order_by("-created_at").values_list("pk", flat=True)[:-missing]:
+            tasks.destroy.delay(pk, State.DELETED)
     return max(0, missing)

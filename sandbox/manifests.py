@@ -528,3 +528,116 @@ def operator_objects() -> list[Manifest]:
             },
         },
     ]
+
+
+def _policy(name: str, spec: dict[str, Any], binding: dict[str, Any]) -> list[Manifest]:
+    labels = {LABEL_MANAGED: "true"}
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"failurePolicy": "Fail", **spec},
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"policyName": name, "validationActions": ["Deny"], **binding},
+        },
+    ]
+
+
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SA}"
+ANCHOR_POLICY = "sandbox-token-anchor-protection"
+OPERATOR_SCOPE_POLICY = "sandbox-operator-scope"
+_TARGET = "(request.operation == 'DELETE' ? oldObject : object)"
+
+
+def _has_label(obj: str, key: str) -> str:
+    return f"(has({obj}.metadata.labels) && '{key}' in {obj}.metadata.labels)"
+
+
+def anchor_policy() -> list[Manifest]:
+    """Students have full rights on Secrets (lessons use them), but the token anchor is the
+    sandbox's credentials: only the operator (and the namespace controller, deleting the whole
+    namespace, or a cluster admin) may change or delete it."""
+    allowed = (
+        f"request.userInfo.username in ['{OPERATOR_USER}', "
+        "'system:serviceaccount:kube-system:namespace-controller', 'system:kube-controller-manager'] || "
+        "(has(request.userInfo.groups) && 'system:masters' in request.userInfo.groups)"
+    )
+    return _policy(
+        ANCHOR_POLICY,
+        {
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["UPDATE", "DELETE"],
+                        "resources": ["secrets"],
+                    }
+                ]
+            },
+            "matchConditions": [
+                {"name": "is-anchor", "expression": f"oldObject != null && oldObject.metadata.name == '{TOKEN_ANCHOR}'"}
+            ],
+            "validations": [
+                {
+                    "expression": allowed,
+                    "message": f"{TOKEN_ANCHOR} holds your sandbox's credentials; it cannot be changed or deleted "
+                    "(to start over, reset the sandbox).",
+                    "reason": "Forbidden",
+                }
+            ],
+        },
+        {"matchResources": {"namespaceSelector": {"matchExpressions": [{"key": LABEL_SANDBOX, "operator": "Exists"}]}}},
+    )
+
+
+def operator_scope_policy() -> list[Manifest]:
+    """What the operator's ClusterRole cannot say: its writes must stay in sandbox namespaces.
+    Cluster-wide it may only touch sandbox-labelled namespaces and the bindings of the two
+    read-only student roles, so a stolen operator token cannot bind itself or anyone else to
+    anything in kube-system or elsewhere."""
+    sandbox_ns = _has_label("namespaceObject", LABEL_SANDBOX)
+    validations = [
+        {
+            "expression": "request.kind.kind == 'Namespace' || !has(request.namespace) || request.namespace == '' || "
+            f"(namespaceObject != null && {sandbox_ns}) || "
+            f"(request.namespace == 'kube-system' && request.kind.kind == 'RoleBinding' && "
+            f"{_TARGET}.roleRef.name == '{SYSTEM_READ_ROLE}')",
+            "messageExpression": "'the sandbox operator may only write in sandbox namespaces, not in ' + "
+            "request.namespace",
+        },
+        {
+            "expression": f"request.kind.kind != 'Namespace' || {_has_label(_TARGET, LABEL_SANDBOX)}",
+            "message": "the sandbox operator may only create, change or delete sandbox namespaces",
+        },
+        {
+            "expression": f"request.kind.kind != 'ClusterRoleBinding' || "
+            f"{_TARGET}.roleRef.name == '{CLUSTER_READ_ROLE}'",
+            "message": f"the sandbox operator may only bind {CLUSTER_READ_ROLE} cluster-wide",
+        },
+    ]
+    return _policy(
+        OPERATOR_SCOPE_POLICY,
+        {
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["", "rbac.authorization.k8s.io", "networking.k8s.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"],
+                        "resources": ["*/*"],
+                    }
+                ]
+            },
+            "matchConditions": [
+                {"name": "is-operator", "expression": f"request.userInfo.username == '{OPERATOR_USER}'"}
+            ],
+            "validations": [{**v, "reason": "Forbidden"} for v in validations],
+        },
+        {},
+    )

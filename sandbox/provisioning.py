@@ -30,6 +30,8 @@ def shared_objects() -> list[Manifest]:
         manifests.cluster_read_role(),
         manifests.system_read_role(),
         *manifests.guardrail_policy(),
+        *manifests.anchor_policy(),
+        *manifests.operator_scope_policy(),
     ]
 
 
@@ -123,8 +125,18 @@ def reset(sandbox_id: int) -> bool:
 
 def destroy(sandbox_id: int, final_state: str = State.DELETED) -> bool:
     """Delete the sandbox's namespaces and cluster-scoped bindings, release its NodePort.
-    Deleting the namespace deletes the token anchor, which revokes every student token."""
-    if not transition(sandbox_id, LIVE_STATES, State.DELETING):
+    Deleting the namespace deletes the token anchor, which revokes every student token.
+    With final_state=EXPIRED the sandbox must still be expired when the worker gets to it, so
+    a student who came back in the meantime keeps it."""
+    if final_state == State.EXPIRED:
+        from sandbox.lifecycle import expired_q
+
+        started = Sandbox.objects.filter(
+            expired_q(timezone.now()), pk=sandbox_id, state__in=(State.READY, State.RESETTING)
+        ).update(state=State.DELETING, updated_at=timezone.now())
+        if not started and not Sandbox.objects.filter(pk=sandbox_id, state=State.DELETING).exists():
+            return False
+    elif not transition(sandbox_id, LIVE_STATES, State.DELETING):
         return False
     sandbox = Sandbox.objects.get(pk=sandbox_id)
     # Revoke first: the namespace controller removes a namespace's contents asynchronously,

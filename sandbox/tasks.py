@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers that take ids and call plain functions (habit 1 in STYLE.md).
 
-acks_late (settings) means a task whose worker dies is delivered again; the functions are
-idempotent, so the redelivery converges."""
+With acks_late and reject_on_worker_lost (settings), a task whose worker process dies is
+delivered again; the functions are idempotent, so the redelivery converges. A task lost with a
+whole worker host comes back through the sweep, which re-enqueues rows stuck in a state."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def provision(self: Any, sandbox_id: int) -> bool:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
 
 
-@shared_task
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=RETRIES)
 def reset(sandbox_id: int) -> bool:
     from sandbox import provisioning
 

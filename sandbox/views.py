@@ -42,10 +42,12 @@ def sandbox_start(request: HttpRequest) -> JsonResponse:
     try:
         with transaction.atomic():
             sandbox = lifecycle.start(_user(request))
-    except (k8s.ApiException, OSError, RuntimeError) as exc:
+    except Exception as exc:
         # Claiming a warm sandbox talks to the cluster; say so plainly instead of a 500 page.
+        if not (k8s.is_transient(exc) or isinstance(exc, k8s.ApiException | RuntimeError)):
+            raise
         return JsonResponse(
-            {"state": "error", "error": f"The cluster could not be reached ({exc}). Try again."}, status=503
+            {"state": "error", "error": "The cluster could not be reached. Try again in a minute."}, status=503
         )
     lifecycle.touch(sandbox)
     return JsonResponse(sandbox.as_status(), status=202 if sandbox.state != State.READY else 200)

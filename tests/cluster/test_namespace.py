@@ -13,12 +13,14 @@ from tests.cluster.conftest import Kubectl
 def test_it_creates_and_deletes_a_namespace_through_the_python_client(kubectl: Kubectl) -> None:
     name = f"test-ns-{uuid.uuid4().hex[:8]}"
     body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"purpose": "test"}}}
-    created = k8s.core().create_namespace(body)
-    try:
-        assert created.metadata.name == name
-        assert kubectl("get", "namespace", name, "-o", "jsonpath={.metadata.labels.purpose}").stdout == "test"
-    finally:
-        k8s.core().delete_namespace(name)
+    # As the cluster admin: the operator may only create sandbox namespaces (test_operator_scope).
+    with k8s.as_admin():
+        created = k8s.core().create_namespace(body)
+        try:
+            assert created.metadata.name == name
+            assert kubectl("get", "namespace", name, "-o", "jsonpath={.metadata.labels.purpose}").stdout == "test"
+        finally:
+            k8s.core().delete_namespace(name)
     phase = kubectl("get", "namespace", name, "-o", "jsonpath={.status.phase}", check=False).stdout
     assert phase in ("Terminating", "")  # gone, or being finalized by the namespace controller
 
