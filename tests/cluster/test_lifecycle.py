@@ -148,3 +148,83 @@ def test_it_labels_namespaces_with_the_expiry(student: User, kubectl: Kubectl) -
     value = kubectl("get", "namespace", sandbox.namespace, "-o", f"jsonpath={{.metadata.annotations.{annotation}}}")
     assert sandbox.expires_at is not None
     assert value.stdout == sandbox.expires_at.isoformat()
+
+
+@override_settings(SANDBOX_POOL_SIZE=0)
+def test_it_starts_a_failed_sandbox_again_when_the_student_presses_start(student: User) -> None:
+    sandbox = lifecycle.create_sandbox(student, enqueue=False)
+    Sandbox.objects.filter(pk=sandbox.pk).update(state=State.FAILED, last_error="The cluster did not answer.")
+
+    again = lifecycle.start(student)
+
+    assert again.pk == sandbox.pk
+    again.refresh_from_db()
+    assert again.state == State.READY
+    assert again.last_error == ""
+
+
+@override_settings(SANDBOX_POOL_SIZE=0)
+def test_it_finishes_a_destroy_that_ran_out_of_retries(student: User, kubectl: Kubectl) -> None:
+    sandbox = lifecycle.start(student)
+    # The worker gave up while the API server was away: the row is left in deleting.
+    Sandbox.objects.filter(pk=sandbox.pk).update(state=State.DELETING)
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.STUCK_AFTER * 2)
+
+    assert sandbox.namespace in lifecycle.sweep().retried
+
+    sandbox.refresh_from_db()
+    assert sandbox.state == State.DELETED
+    assert sandbox.node_port is None
+    assert lifecycle.live_sandbox(student) is None
+
+
+@override_settings(SANDBOX_POOL_SIZE=0, SANDBOX_IDLE_MINUTES=30)
+def test_it_keeps_a_sandbox_whose_student_came_back_before_the_expiry_ran(student: User) -> None:
+    sandbox = lifecycle.start(student)
+    Sandbox.objects.filter(pk=sandbox.pk).update(last_activity_at=timezone.now() - timedelta(minutes=31))
+    lifecycle.touch(sandbox)  # the student typed a command before the worker got to it
+
+    assert provisioning.destroy(sandbox.pk, State.EXPIRED) is False
+    assert Sandbox.objects.get(pk=sandbox.pk).state == State.READY
+
+
+def test_it_trims_a_pool_that_grew_too_large(db: None) -> None:
+    with override_settings(SANDBOX_POOL_SIZE=3):
+        lifecycle.refill_pool()
+    with override_settings(SANDBOX_POOL_SIZE=1):
+        lifecycle.refill_pool()
+    assert Sandbox.objects.filter(owner__isnull=True, state__in=LIVE_STATES).count() == 1
+
+
+@override_settings(SANDBOX_POOL_SIZE=3)
+def test_it_gives_concurrent_claims_different_sandboxes(db: None) -> None:
+    import threading
+
+    from django.db import connection
+
+    lifecycle.refill_pool()
+    students = [User.objects.create_user(f"racer-{i}") for i in range(3)]
+    claimed: dict[str, int | None] = {}
+    barrier = threading.Barrier(len(students))
+
+    def claim(user: User) -> None:
+        barrier.wait()
+        try:
+            with override_settings(SANDBOX_POOL_SIZE=0):
+                sandbox = lifecycle.claim_from_pool(user)
+            claimed[user.username] = sandbox.pk if sandbox else None
+        finally:
+            connection.close()  # each thread has its own database connection
+
+    threads = [threading.Thread(target=claim, args=(user,)) for user in students]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    got = [pk for pk in claimed.values() if pk is not None]
+    assert len(got) == len(set(got))  # never the same sandbox twice
+    assert got  # and at least one student got one
+    for user in students:
+        owned = Sandbox.objects.filter(owner=user, state__in=LIVE_STATES).count()
+        assert owned == (1 if claimed[user.username] else 0)

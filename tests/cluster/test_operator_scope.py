@@ -39,17 +39,38 @@ def test_it_runs_as_the_operator_and_not_as_an_admin() -> None:
 @pytest.mark.parametrize(
     ("args", "stdin", "reason"),
     [
-        (("create", "rolebinding", "x", "-n", "kube-system", "--clusterrole=sandbox-student",
-          f"--serviceaccount={manifests.OPERATOR_NAMESPACE}:{manifests.OPERATOR_SA}"), None,
-         "may only write in sandbox namespaces"),
-        (("create", "-n", "kube-system", "-f", "-"),
-         "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sandbox-token-anchor\n  annotations:\n"
-         "    kubernetes.io/service-account.name: generic-garbage-collector\n"
-         "type: kubernetes.io/service-account-token\n", "may only write in sandbox namespaces"),
+        (
+            (
+                "create",
+                "rolebinding",
+                "x",
+                "-n",
+                "kube-system",
+                "--clusterrole=sandbox-student",
+                f"--serviceaccount={manifests.OPERATOR_NAMESPACE}:{manifests.OPERATOR_SA}",
+            ),
+            None,
+            "may only write in sandbox namespaces",
+        ),
+        (
+            ("create", "-n", "kube-system", "-f", "-"),
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sandbox-token-anchor\n  annotations:\n"
+            "    kubernetes.io/service-account.name: generic-garbage-collector\n"
+            "type: kubernetes.io/service-account-token\n",
+            "may only write in sandbox namespaces",
+        ),
         (("create", "namespace", "operator-made-this"), None, "may only create, change or delete sandbox namespaces"),
-        (("create", "clusterrolebinding", "x", "--clusterrole=sandbox-student",
-          f"--serviceaccount={manifests.OPERATOR_NAMESPACE}:{manifests.OPERATOR_SA}"), None,
-         f"may only bind {manifests.CLUSTER_READ_ROLE}"),
+        (
+            (
+                "create",
+                "clusterrolebinding",
+                "x",
+                "--clusterrole=sandbox-student",
+                f"--serviceaccount={manifests.OPERATOR_NAMESPACE}:{manifests.OPERATOR_SA}",
+            ),
+            None,
+            f"may only bind {manifests.CLUSTER_READ_ROLE}",
+        ),
         (("create", "clusterrolebinding", "y", "--clusterrole=cluster-admin", "--user=me"), None, "forbidden"),
         (("get", "secrets", "-n", "kube-system"), None, "forbidden"),
         (("create", "token", "default", "-n", "kube-system"), None, "forbidden"),

@@ -191,3 +191,35 @@ def test_it_applies_the_size_preset(make_sandbox: MakeSandbox, kubectl: Kubectl,
     sandbox, _ = make_sandbox(size=size)
     hard = kubectl("get", "resourcequota", "sandbox-quota", "-n", sandbox.namespace, "-o", "jsonpath={.spec.hard.pods}")
     assert hard.stdout == str(manifests.PRESETS[size].pods)
+
+
+def test_it_keeps_the_token_anchor_when_the_student_deletes_every_secret(make_sandbox: MakeSandbox) -> None:
+    sandbox, kubeconfig = make_sandbox()
+    run_kubectl(kubeconfig, "create", "secret", "generic", "mine", "--from-literal=a=b", check=True)
+
+    result = run_kubectl(kubeconfig, "delete", "secrets", "--all", check=False)
+
+    assert 'secret "mine" deleted' in result.stdout
+    assert "cannot be changed or deleted" in result.stderr
+    # The credentials still work, and a fresh token can still be issued.
+    run_kubectl(kubeconfig, "get", "pods", check=True)
+    from sandbox import credentials
+
+    assert "token" in credentials.student_kubeconfig(sandbox)
+
+
+def test_it_resets_services_pods_and_ingresses_too(make_sandbox: MakeSandbox, kubectl: Kubectl) -> None:
+    sandbox, kubeconfig = make_sandbox()
+    run_kubectl(kubeconfig, "run", "solo", "--image=nginx", check=True)
+    run_kubectl(kubeconfig, "create", "service", "clusterip", "web", "--tcp=80:8080", check=True)
+    run_kubectl(kubeconfig, "create", "ingress", "web", "--rule=web.local/=web:80", check=True)
+
+    assert provisioning.reset(sandbox.pk)
+
+    left = kubectl("get", "services,ingresses", "-n", sandbox.namespace, "-o", "name").stdout.split()
+    assert left == []
+    # Pods end gracefully: gone, or at least terminating.
+    pod = kubectl(
+        "get", "pod", "solo", "-n", sandbox.namespace, "-o", "jsonpath={.metadata.deletionTimestamp}", check=False
+    )
+    assert pod.returncode != 0 or pod.stdout
