@@ -1,5 +1,7 @@
-"""WebSocket routes. Each feature (terminal, live view, progress) adds its handlers here."""
+"""WebSocket routes. One socket per page; features plug in as handlers (sandbox.realtime)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-websocket_urlpatterns: list[URLPattern] = []
+from sandbox.realtime.consumer import SandboxConsumer
+
+websocket_urlpatterns = [path("ws/sandbox/", SandboxConsumer.as_asgi())]

@@ -310,6 +310,11 @@ class Session:
                     yield line
 
     # --- housekeeping -------------------------------------------------------------------------
+    def kill(self) -> None:
+        """Stop every process of the running line at once (the student went away)."""
+        self._interrupted = True
+        self._kill_remaining()
+
     def _kill_remaining(self) -> None:
         for proc in list(self._procs):
             if proc.returncode is None:

@@ -1,0 +1,77 @@
+"""The sandbox page's WebSocket. Thin by design: it authenticates, finds the student's
+sandbox, and routes each message by the prefix of its type to that feature's handler."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import User
+
+from sandbox import lifecycle
+from sandbox.models import Sandbox
+
+MAX_MESSAGE = 64 * 1024
+
+
+class Handler(Protocol):
+    async def receive(self, message: dict[str, Any]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    user: User
+    sandbox: Sandbox | None
+    handlers: dict[str, Handler]
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.sandbox = await database_sync_to_async(_live_sandbox)(user)
+        await self.accept()
+        from sandbox.terminal.handlers import TerminalHandler
+
+        self.handlers = {"terminal": TerminalHandler(self)}
+        await self.send_json({"type": "hello", "sandbox": self.sandbox.as_status() if self.sandbox else None})
+
+    async def disconnect(self, code: int) -> None:
+        for handler in getattr(self, "handlers", {}).values():
+            await handler.close()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE:
+            await self.send_json({"type": "error", "message": "message too large or not text"})
+            return
+        try:
+            message = json.loads(text_data)
+        except json.JSONDecodeError:
+            await self.send_json({"type": "error", "message": "messages must be JSON"})
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if not isinstance(kind, str):
+            await self.send_json({"type": "error", "message": "every message needs a string 'type'"})
+            return
+        if kind == "ping":
+            await self.send_json({"type": "pong"})
+            return
+        handler = self.handlers.get(kind.split(".", 1)[0])
+        if handler is None:
+            await self.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
+            return
+        await handler.receive(message)
+
+    async def refresh_sandbox(self) -> Sandbox | None:
+        self.sandbox = await database_sync_to_async(_live_sandbox)(self.user)
+        return self.sandbox
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+
+def _live_sandbox(user: User) -> Sandbox | None:
+    return lifecycle.live_sandbox(user)

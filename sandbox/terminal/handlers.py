@@ -1,0 +1,109 @@
+"""WebSocket messages of type terminal.*: run a line, keystrokes, Ctrl-C, resize.
+
+-> {"type": "terminal.run", "line": "kubectl get pods"}
+-> {"type": "terminal.input", "data": "y"}        (while a command runs)
+-> {"type": "terminal.interrupt"}                 (Ctrl-C)
+-> {"type": "terminal.resize", "cols": 120, "rows": 30}
+<- {"type": "terminal.output", "data": "..."}
+<- {"type": "terminal.exit", "status": 0}
+<- {"type": "terminal.busy"}                      (a line arrived while one was running)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from sandbox.models import State
+from sandbox.terminal.session import Session
+
+if TYPE_CHECKING:
+    from sandbox.realtime.consumer import SandboxConsumer
+
+
+class SocketSink:
+    """Turns the runner's bytes into text frames; the incremental decoder keeps a multi-byte
+    character that is split between two reads in one piece."""
+
+    def __init__(self, consumer: SandboxConsumer) -> None:
+        self.consumer = consumer
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    async def write(self, data: bytes) -> None:
+        text = self.decoder.decode(data)
+        if text:
+            await self.consumer.send_json({"type": "terminal.output", "data": text})
+
+
+class TerminalHandler:
+    def __init__(self, consumer: SandboxConsumer) -> None:
+        self.consumer = consumer
+        self.session: Session | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.size = (80, 24)
+
+    async def receive(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "terminal.run":
+            await self.run(message.get("line"))
+        elif kind == "terminal.input":
+            data = message.get("data")
+            if isinstance(data, str) and self.session and len(data) <= 4096:
+                self.session.feed(data.encode())
+        elif kind == "terminal.interrupt":
+            if self.session and self.task and not self.task.done():
+                self.session.interrupt()
+        elif kind == "terminal.resize":
+            cols, rows = message.get("cols"), message.get("rows")
+            if isinstance(cols, int) and isinstance(rows, int):
+                self.size = (cols, rows)
+                if self.session:
+                    self.session.resize(cols, rows)
+        else:
+            await self.consumer.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
+
+    async def run(self, line: object) -> None:
+        if not isinstance(line, str):
+            await self.consumer.send_json({"type": "error", "message": "terminal.run needs a string 'line'"})
+            return
+        if self.task and not self.task.done():
+            await self.consumer.send_json({"type": "terminal.busy"})
+            return
+        sandbox = await self.consumer.refresh_sandbox()
+        if sandbox is None or sandbox.state not in (State.READY, State.RESETTING):
+            await self.consumer.send_json(
+                {
+                    "type": "terminal.output",
+                    "data": "\x1b[33mYour sandbox is not ready yet: start it in the panel "
+                    "and wait until it says Ready.\x1b[0m\r\n",
+                }
+            )
+            await self.consumer.send_json({"type": "terminal.exit", "status": 2})
+            return
+        if self.session is None or self.session.sandbox.pk != sandbox.pk:
+            if self.session:
+                await self.session.close()
+            self.session = Session(self.consumer.user, sandbox)
+            self.session.resize(*self.size)
+        self.task = asyncio.create_task(self._run(self.session, line))
+
+    async def _run(self, session: Session, line: str) -> None:
+        status = await session.run_line(line, SocketSink(self.consumer))
+        await self.consumer.send_json({"type": "terminal.exit", "status": status})
+
+    async def close(self) -> None:
+        # A disconnect ends whatever runs (nothing keeps going without its student), and the
+        # line still reaches the audit log, as interrupted.
+        if self.task and not self.task.done() and self.session:
+            self.session.interrupt()
+            self.session.kill()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.task), timeout=5)
+            except (TimeoutError, Exception):
+                self.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self.task
+        if self.session:
+            await self.session.close()
