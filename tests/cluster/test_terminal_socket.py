@@ -73,7 +73,7 @@ def play(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 def test_it_runs_kubectl_and_streams_the_answer(make_sandbox: MakeSandbox) -> None:
     sandbox, _ = make_sandbox()
-    owner = User.objects.get(pk=sandbox.owner_id)
+    owner = User.objects.get(sandboxes=sandbox)
     workspace.save(sandbox, "petclinic-pod.yml", POD)
 
     async def scenario() -> None:
@@ -100,7 +100,7 @@ def test_it_runs_kubectl_and_streams_the_answer(make_sandbox: MakeSandbox) -> No
 
 def test_it_interrupts_a_watch_with_ctrl_c(make_sandbox: MakeSandbox) -> None:
     sandbox, _ = make_sandbox()
-    owner = User.objects.get(pk=sandbox.owner_id)
+    owner = User.objects.get(sandboxes=sandbox)
 
     async def scenario() -> None:
         communicator = await connect(owner)
@@ -123,7 +123,7 @@ def test_it_interrupts_a_watch_with_ctrl_c(make_sandbox: MakeSandbox) -> None:
 
 def test_it_stops_the_command_when_the_student_disconnects(make_sandbox: MakeSandbox) -> None:
     sandbox, _ = make_sandbox()
-    owner = User.objects.get(pk=sandbox.owner_id)
+    owner = User.objects.get(sandboxes=sandbox)
 
     async def scenario() -> None:
         communicator = await connect(owner)
@@ -138,7 +138,7 @@ def test_it_stops_the_command_when_the_student_disconnects(make_sandbox: MakeSan
 
 def test_it_refuses_anonymous_sockets_and_bad_messages(make_sandbox: MakeSandbox) -> None:
     sandbox, _ = make_sandbox()
-    owner = User.objects.get(pk=sandbox.owner_id)
+    owner = User.objects.get(sandboxes=sandbox)
 
     async def scenario() -> None:
         anonymous = WebsocketCommunicator(application, "/ws/sandbox/", headers=[(b"origin", b"http://localhost")])
