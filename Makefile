@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench
+.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -32,7 +32,7 @@ help:
 	@echo "make bench          print sandbox provisioning figures"
 
 system-deps:
-	@bash docker/system-deps.sh
+	@WITH_BROWSER=$(WITH_BROWSER) bash docker/system-deps.sh
 
 # The virtualenv is rebuilt whenever the lock file changes.
 $(VENV)/.installed: requirements.lock
@@ -41,7 +41,15 @@ $(VENV)/.installed: requirements.lock
 	@$(PY) -m pip install -q -r requirements.lock
 	@touch $@
 
-deps: system-deps $(VENV)/.installed
+# The browser bundle (xterm.js and the page code), rebuilt when its sources change.
+FRONTEND_OUT := frontend/static/dist/sandbox-page.js
+$(FRONTEND_OUT): frontend/package.json frontend/package-lock.json $(wildcard frontend/src/*.js)
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	@touch $@
+
+frontend: $(FRONTEND_OUT)
+
+deps: system-deps $(VENV)/.installed $(FRONTEND_OUT)
 
 # Only for maintainers: re-resolve requirements.in into the pinned lock file.
 lock:
@@ -88,6 +96,7 @@ fmt: deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+test: WITH_BROWSER = 1
 test: deps cluster messages lint
 	@REDIS_PORT=$(TEST_REDIS_PORT) bash docker/services/redis.sh start
 	@PG_PORT=$(TEST_PG_PORT) bash docker/services/postgres.sh start

@@ -8,6 +8,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have redis-server || need+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 have msgfmt || need+=(gettext)
+have npm || need+=(nodejs npm)
 [ "${WITH_BROWSER:-0}" = 1 ] && { have chromium || need+=(chromium); }
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 

@@ -1,0 +1,18 @@
+// The sandbox page: terminal + workspace files, over the page's WebSocket.
+import { PageSocket } from "./socket.js";
+import { SandboxTerminal } from "./terminal.js";
+import { setupFiles } from "./files.js";
+
+const page = document.getElementById("sandbox-page");
+if (page) {
+  const labels = JSON.parse(document.getElementById("terminal-labels").textContent);
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new PageSocket(`${scheme}://${location.host}/ws/sandbox/`);
+  const terminal = new SandboxTerminal(document.getElementById("terminal"), socket, { labels });
+  window.sandboxTerminal = terminal; // lessons' click-to-run buttons use it
+  const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+  setupFiles(document.getElementById("files"), csrf, labels);
+  document.querySelectorAll("[data-run]").forEach((button) =>
+    button.addEventListener("click", () => terminal.type(button.dataset.run)));
+  terminal.focus();
+}
