@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench frontend
+.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -30,6 +30,7 @@ help:
 	@echo "make cluster-down   remove it"
 	@echo "make lint / fmt     ruff + mypy / ruff format"
 	@echo "make bench          print sandbox provisioning figures"
+	@echo "make bench-terminal print terminal round-trip and streaming figures"
 
 system-deps:
 	@WITH_BROWSER=$(WITH_BROWSER) bash docker/system-deps.sh
@@ -102,15 +103,23 @@ test: deps cluster messages lint
 	@PG_PORT=$(TEST_PG_PORT) bash docker/services/postgres.sh start
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
-# Prints figures; asserts nothing. Uses the test services and its own database and prefix.
-bench: deps cluster
+# Benchmarks print figures and assert nothing. They use the test services, their own database
+# and their own namespace prefix.
+BENCH_ENV = $(TEST_ENV) DATABASE_URL=postgres://sandbox@127.0.0.1:$(TEST_PG_PORT)/sandbox_bench \
+	SANDBOX_NAMESPACE_PREFIX=sbb- LOG_LEVEL=WARNING
+
+bench-services: deps cluster
 	@REDIS_PORT=$(TEST_REDIS_PORT) bash docker/services/redis.sh start
 	@PG_PORT=$(TEST_PG_PORT) bash docker/services/postgres.sh start
 	@/usr/lib/postgresql/*/bin/psql -h 127.0.0.1 -p $(TEST_PG_PORT) -U sandbox -d postgres -tAc \
 	  "SELECT 1 FROM pg_database WHERE datname='sandbox_bench'" | grep -q 1 || \
 	  /usr/lib/postgresql/*/bin/createdb -h 127.0.0.1 -p $(TEST_PG_PORT) -U sandbox sandbox_bench
-	$(TEST_ENV) DATABASE_URL=postgres://sandbox@127.0.0.1:$(TEST_PG_PORT)/sandbox_bench SANDBOX_NAMESPACE_PREFIX=sbb- \
-	  LOG_LEVEL=WARNING $(PY) tests/bench/sandboxes.py $(BENCH_ARGS)
+
+bench: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/sandboxes.py $(BENCH_ARGS)
+
+bench-terminal: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/terminal.py
 
 clean:
 	rm -rf $(VENV) .static .services .mypy_cache .ruff_cache .pytest_cache

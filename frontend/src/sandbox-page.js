@@ -11,7 +11,8 @@ if (page) {
   const terminal = new SandboxTerminal(document.getElementById("terminal"), socket, { labels });
   window.sandboxTerminal = terminal; // lessons' click-to-run buttons use it
   const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
-  setupFiles(document.getElementById("files"), csrf, labels);
+  const files = setupFiles(document.getElementById("files"), csrf, labels);
+  socket.on("editor.open", (message) => files.refresh(message.name)); // kubectl edit
   document.querySelectorAll("[data-run]").forEach((button) =>
     button.addEventListener("click", () => terminal.type(button.dataset.run)));
   terminal.focus();

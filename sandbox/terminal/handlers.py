@@ -87,6 +87,7 @@ class TerminalHandler:
                 await self.session.close()
             self.session = Session(self.consumer.user, sandbox)
             self.session.resize(*self.size)
+            self.session.notify = self.consumer.send_json
         self.task = asyncio.create_task(self._run(self.session, line))
 
     async def _run(self, session: Session, line: str) -> None:

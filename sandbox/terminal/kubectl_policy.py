@@ -50,6 +50,8 @@ ALLOWED: dict[str, set[str] | None] = {
     "help": None,
     "completion": None,
     "options": None,
+    # Not kubectl's own editor: the runner opens the object in the browser's editor instead.
+    "edit": None,
 }
 # Subcommands whose sub-subcommand may be left out (`apply -f x`, plain `cluster-info`).
 OPTIONAL_CHILD = {"apply", "cluster-info"}
@@ -60,8 +62,6 @@ REFUSED_SUBCOMMANDS = {
     "cp": "kubectl cp copies files to or from the server; it is not available here",
     "plugin": "kubectl plugins are not available here",
     "kustomize": "kustomize can read files outside the workspace; it is not available here",
-    "edit": "kubectl edit needs an editor on the server; use `kubectl get NAME -o yaml`, change the file "
-    "in the editor tab, then `kubectl apply -f FILE`",
     "diff": "kubectl diff runs a diff program on the server; use `kubectl apply --dry-run=server -f FILE`",
     "debug": "kubectl debug is not part of the lessons",
     "alpha": "alpha commands are not available here",
@@ -221,6 +221,7 @@ class KubectlCall:
     files: list[str] = field(default_factory=list)
     interactive: bool = False  # wants stdin (-i) or a TTY (-t)
     streaming: bool = False  # runs until interrupted (watch, follow, exec -it...)
+    edit_target: list[str] = field(default_factory=list)  # `kubectl edit TYPE NAME`: the browser's editor
 
 
 def check_path(value: str, label: str, workspace: set[str]) -> str:
@@ -349,4 +350,14 @@ def check(args: list[str], workspace: set[str]) -> KubectlCall:
         call.streaming = True
     if call.subcommand in ("exec", "attach", "run") and call.interactive:
         call.streaming = True
+    if call.subcommand == "edit":
+        if call.files:
+            raise Denied(
+                "to edit a workspace file, open it in the editor tab; `kubectl edit TYPE NAME` edits an object"
+            )
+        if len(positionals) < 2:
+            raise Denied("which object? e.g. `kubectl edit deployment petclinic`")
+        if any(a.split("=")[0] in ("-o", "--output") or a.startswith("-o") for a in args):
+            raise Denied("kubectl edit here always opens YAML in the editor tab; leave out -o")
+        call.edit_target = positionals[1:]
     return call

@@ -100,6 +100,8 @@ class Session:
         self._token_at = 0.0
         self._procs: set[asyncio.subprocess.Process] = set()
         self._master: int | None = None  # the PTY of the running interactive command
+        # Tells the page about things other than output (e.g. open a file in the editor).
+        self.notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self._interactive = False
         self._interrupted = False
 
@@ -191,7 +193,9 @@ class Session:
             limit = self.limits.streaming_seconds if streaming else self.limits.command_seconds
             throttle = Throttle(sink, self.limits)
             async with asyncio.timeout(limit):
-                if len(steps) == 1 and isinstance(steps[0], policy.KubectlStep):
+                if len(steps) == 1 and isinstance(steps[0], policy.KubectlStep) and steps[0].call.edit_target:
+                    status = await self._edit(steps[0], throttle)
+                elif len(steps) == 1 and isinstance(steps[0], policy.KubectlStep):
                     status = await self._run_in_pty(steps[0], throttle)
                 else:
                     status = await self._run_pipeline(steps, throttle)
@@ -245,6 +249,31 @@ class Session:
                 loop.remove_reader(master)
             self._master, self._interactive = None, False
             os.close(master)
+
+    async def _edit(self, step: policy.KubectlStep, out: Throttle) -> int:
+        """`kubectl edit TYPE NAME`: the object's YAML becomes a workspace file that the page
+        opens in its editor; the student saves it and applies it."""
+        index = step.argv.index("edit")
+        argv = ("kubectl", "get", *step.argv[index + 1 :], "-o", "yaml")
+        proc = await self._spawn(
+            argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        stdout, stderr = await proc.communicate()
+        if proc.returncode:
+            await out.write(stderr.replace(b"\n", b"\r\n"))
+            return proc.returncode
+        target = "-".join(step.call.edit_target).replace("/", "-").lower()
+        name = ("edit-" + "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in target))[:59] + ".yaml"
+        try:
+            await sync_to_async(workspace.save)(self.sandbox, name, stdout.decode(errors="replace"))
+        except Denied as exc:
+            await out.write(f"{RED}{exc.message}{RESET}\r\n".encode())
+            return 1
+        if self.notify:
+            await self.notify({"type": "editor.open", "name": name})
+        message = f"Opened {name} in the editor. Change it, save (Ctrl-S), then run: kubectl apply -f {name}"
+        await out.write(message.encode() + b"\r\n")
+        return 0
 
     async def _run_pipeline(self, steps: tuple[policy.Step, ...], out: Throttle) -> int:
         statuses: list[Callable[[], Awaitable[int]]] = []

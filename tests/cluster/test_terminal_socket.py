@@ -160,3 +160,32 @@ def test_it_refuses_anonymous_sockets_and_bad_messages(make_sandbox: MakeSandbox
         await communicator.disconnect()
 
     play(scenario)
+
+
+def test_it_opens_kubectl_edit_in_the_browser_editor(make_sandbox: MakeSandbox) -> None:
+    sandbox, _ = make_sandbox()
+    owner = User.objects.get(sandboxes=sandbox)
+    events: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        communicator = await connect(owner)
+        _, status = await run(communicator, "kubectl create deployment web --image=nginx")
+        assert status == 0
+        await communicator.send_json_to({"type": "terminal.run", "line": "kubectl edit deployment web"})
+        while (message := await communicator.receive_json_from(timeout=30))["type"] != "terminal.exit":
+            events.append(message)
+        assert message["status"] == 0
+        content = await sync_to_async(lambda: workspace.files(sandbox)["edit-deployment-web.yaml"])()
+        await sync_to_async(workspace.save)(
+            sandbox, "edit-deployment-web.yaml", content.replace("replicas: 1", "replicas: 2", 1)
+        )
+        output, status = await run(communicator, "kubectl apply -f edit-deployment-web.yaml")
+        assert status == 0
+        assert "deployment.apps/web configured" in output
+        output, _ = await run(communicator, "kubectl get deployment web -o jsonpath={.spec.replicas}")
+        assert output.strip().endswith("2")
+        await communicator.disconnect()
+
+    play(scenario)
+    assert {"type": "editor.open", "name": "edit-deployment-web.yaml"} in events
+    assert any("Opened edit-deployment-web.yaml in the editor" in e.get("data", "") for e in events)

@@ -1,0 +1,189 @@
+"""Terminal benchmark: prints figures, asserts nothing.
+
+    make bench-terminal
+
+1. Round trip of `kubectl get pods` typed into the browser terminal (a real WebSocket to a real
+   daphne server: send -> last byte of output) against running the same kubectl directly with
+   the same credentials, same cluster, same run; reported as a ratio (goal <= 1.2).
+2. 50 concurrent terminals, each streaming `kubectl get pods -w` while pods are created and
+   deleted: errors, events received, and the server's memory over time (goal: flat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import websockets  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from sandbox import credentials, lifecycle, provisioning  # noqa: E402
+from sandbox.cluster.tools import kubectl  # noqa: E402
+from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+
+PORT = 18765
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its children (the kubectl processes)."""
+    total = 0
+    for line in subprocess.run(
+        ["ps", "-o", "pid=,ppid=,rss=", "-e"], capture_output=True, text=True
+    ).stdout.splitlines():
+        p, parent, rss = (int(x) for x in line.split())
+        if p == pid or parent == pid:
+            total += rss
+    return total
+
+
+def server_rss(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
+
+
+def new_student(name: str) -> tuple[User, Sandbox, str]:
+    user = User.objects.create_user(f"{name}-{time.monotonic_ns()}")
+    sandbox = lifecycle.create_sandbox(user, enqueue=False)
+    provisioning.provision(sandbox.pk)
+    sandbox.refresh_from_db()
+    client = Client()
+    client.force_login(user)
+    cookie = SimpleCookie()
+    cookie["sessionid"] = client.cookies["sessionid"].value
+    return user, sandbox, f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def run_line(ws: websockets.ClientConnection, line: str) -> float:
+    start = time.perf_counter()
+    await ws.send(json.dumps({"type": "terminal.run", "line": line}))
+    while json.loads(await ws.recv())["type"] != "terminal.exit":
+        pass
+    return time.perf_counter() - start
+
+
+async def connect(cookie: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{PORT}/ws/sandbox/",
+        additional_headers={"Cookie": cookie, "Origin": "http://localhost"},
+        max_size=None,
+    )
+    assert json.loads(await ws.recv())["type"] == "hello"
+    return ws
+
+
+async def round_trip(cookie: str, kubeconfig: str, rounds: int) -> None:
+    ws = await connect(cookie)
+    await run_line(ws, "kubectl get pods")  # first run fetches a token and warms caches
+    direct, through = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run([kubectl(), "--kubeconfig", kubeconfig, "get", "pods"], capture_output=True, check=True)
+        direct.append(time.perf_counter() - start)
+        through.append(await run_line(ws, "kubectl get pods"))
+    await ws.close()
+    d, t = statistics.median(direct) * 1000, statistics.median(through) * 1000
+    print(f"kubectl get pods, direct          p50={d:7.1f} ms  (n={rounds})")
+    print(f"kubectl get pods, via WebSocket   p50={t:7.1f} ms  ratio={t / d:.2f}  (goal <= 1.2)")
+
+
+async def watchers(cookies: list[str], namespaces: list[str], seconds: float, server_pid: int) -> None:
+    sockets = [await connect(cookie) for cookie in cookies]
+    received = [0] * len(sockets)
+    errors: list[str] = []
+
+    async def listen(index: int, ws: websockets.ClientConnection) -> None:
+        await ws.send(json.dumps({"type": "terminal.run", "line": "kubectl get pods -w"}))
+        try:
+            while True:
+                message = json.loads(await ws.recv())
+                if message["type"] == "terminal.output":
+                    received[index] += message["data"].count("\n")
+                elif message["type"] == "terminal.exit":
+                    errors.append(f"terminal {index} ended early with status {message['status']}")
+                    return
+        except websockets.ConnectionClosed as exc:
+            errors.append(f"terminal {index}: connection closed ({exc})")
+
+    tasks = [asyncio.create_task(listen(i, ws)) for i, ws in enumerate(sockets)]
+    await asyncio.sleep(3)
+    samples = [(0.0, rss_kib(server_pid), server_rss(server_pid))]
+    start = time.monotonic()
+    churned = 0
+    admin = str(settings.CLUSTER_ADMIN_KUBECONFIG)
+    while time.monotonic() - start < seconds:
+        for ns in namespaces:
+            name = f"churn-{churned}"
+            subprocess.run(
+                [kubectl(), "--kubeconfig", admin, "-n", ns, "run", name, "--image=nginx"], capture_output=True
+            )
+            subprocess.run(
+                [kubectl(), "--kubeconfig", admin, "-n", ns, "delete", "pod", name, "--wait=false"], capture_output=True
+            )
+        churned += 1
+        elapsed = time.monotonic() - start
+        if elapsed - samples[-1][0] >= seconds / 4:
+            samples.append((elapsed, rss_kib(server_pid), server_rss(server_pid)))
+    samples.append((time.monotonic() - start, rss_kib(server_pid), server_rss(server_pid)))
+    for ws in sockets:
+        await ws.send(json.dumps({"type": "terminal.interrupt"}))
+    await asyncio.sleep(2)
+    for task in tasks:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    print(
+        f"{len(sockets)} terminals streaming `kubectl get pods -w`, {churned * len(namespaces)} pods churned "
+        f"in {seconds:.0f} s"
+    )
+    print(f"  errors: {len(errors)}" + (f" ({errors[:3]})" if errors else ""))
+    print(f"  watch lines received per terminal: min={min(received)} median={statistics.median(received):.0f}")
+    for elapsed, total, own in samples:
+        print(f"  t={elapsed:5.1f}s  server RSS={own / 1024:6.1f} MiB  server+kubectl RSS={total / 1024:7.1f} MiB")
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    students = [new_student(f"term{i}") for i in range(5)]
+    env = {**os.environ, "CHANNEL_LAYER": "memory", "LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "sandbox.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3)
+        with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as handle:
+            handle.write(credentials.student_kubeconfig(students[0][1]))
+            handle.flush()
+            asyncio.run(round_trip(students[0][2], handle.name, rounds=20))
+        cookies = [cookie for _, _, cookie in students for _ in range(10)]
+        asyncio.run(watchers(cookies, [s.namespace for _, s, _ in students], seconds=30, server_pid=server.pid))
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+            provisioning.destroy(sandbox.pk)
+
+
+if __name__ == "__main__":
+    main()
