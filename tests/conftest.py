@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.db import connections
 
 from accounts.roles import Role, grant
 
@@ -27,3 +33,20 @@ def admin_user(db: None) -> User:
     user = User.objects.create_superuser("ada", password="correct-horse-battery")
     grant(user, Role.ADMIN)
     return user
+
+
+T = TypeVar("T")
+
+
+def run_async(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async scenario from a sync test, then close the database connection that
+    sync_to_async's worker thread opened (left open, it keeps the test database from being
+    dropped at the end of the run)."""
+
+    async def wrapped() -> T:
+        try:
+            return await scenario()
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    return asyncio.run(wrapped())

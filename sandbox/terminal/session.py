@@ -104,6 +104,8 @@ class Session:
         self.notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self._interactive = False
         self._interrupted = False
+        self._materialized: dict[str, str] | None = None  # what the work directory holds now
+        self._bookkeeping: set[asyncio.Task[None]] = set()
 
     # --- public API -----------------------------------------------------------------------
     async def run_line(self, text: str, sink: Sink) -> int:
@@ -116,16 +118,16 @@ class Session:
         del self.history[: -self.limits.history]
         self._interrupted = False
         try:
-            names = set(await sync_to_async(workspace.files)(self.sandbox))
-            plan = policy.check_line(parse(text), names)
+            contents = await sync_to_async(workspace.files)(self.sandbox)
+            plan = policy.check_line(parse(text), set(contents))
         except (ParseError, Denied) as exc:
             message = exc.message
             await sink.write(f"{RED}{message}{RESET}\r\n".encode())
-            await self._audit(text, CommandAudit.Outcome.DENIED, 2, message, started, began)
+            self._record(text, CommandAudit.Outcome.DENIED, 2, message, started, began)
             return 2
         outcome, reason = CommandAudit.Outcome.RAN, ""
         try:
-            await self._prepare()
+            await self._prepare(contents)
             status = await self._run_plan(plan, sink)
             if self._interrupted:
                 outcome = CommandAudit.Outcome.INTERRUPTED
@@ -141,8 +143,7 @@ class Session:
             await sink.write(f"{RED}could not run the command: {_describe(exc)}{RESET}\r\n".encode())
         finally:
             await self._stop_all()
-        await self._audit(text, outcome, status, reason, started, began)
-        await sync_to_async(lifecycle.touch)(self.sandbox)
+        self._record(text, outcome, status, reason, started, began)
         return status
 
     def interrupt(self) -> None:
@@ -169,10 +170,11 @@ class Session:
 
     async def close(self) -> None:
         await self._stop_all()
+        await asyncio.gather(*self._bookkeeping, return_exceptions=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
     # --- running ----------------------------------------------------------------------------
-    async def _prepare(self) -> None:
+    async def _prepare(self, contents: dict[str, str]) -> None:
         # A fresh token when the last is half-way to expiring; files as saved right now.
         if time.monotonic() - self._token_at > settings.SANDBOX_TOKEN_MINUTES * 30:
             text = await sync_to_async(credentials.student_kubeconfig)(self.sandbox)
@@ -180,9 +182,10 @@ class Session:
             self.kubeconfig.chmod(0o600)
             self._own(self.kubeconfig)
             self._token_at = time.monotonic()
-        contents = await sync_to_async(workspace.files)(self.sandbox)
-        owner = (self.ident.uid, self.ident.gid) if self.ident.drop else None
-        workspace.materialize(contents, self.work, owner=owner)
+        if contents != self._materialized:
+            owner = (self.ident.uid, self.ident.gid) if self.ident.drop else None
+            workspace.materialize(contents, self.work, owner=owner)
+            self._materialized = contents
 
     async def _run_plan(self, plan: policy.Plan, sink: Sink) -> int:
         status = 0
@@ -362,17 +365,35 @@ class Session:
             for path in paths:
                 os.chown(path, self.ident.uid, self.ident.gid)
 
-    async def _audit(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
-        await sync_to_async(CommandAudit.objects.create)(
-            user=self.user,
-            sandbox=self.sandbox,
-            line=text[:2000],
-            outcome=outcome,
-            exit_status=status,
-            reason=reason[:500],
-            started_at=started,
-            duration_ms=int((time.monotonic() - began) * 1000),
-        )
+    def _record(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
+        """Audit the line and mark the sandbox active, in the background: the student's prompt
+        does not wait for two database writes. close() waits for them."""
+        duration_ms = int((time.monotonic() - began) * 1000)
+        # Control characters (a NUL above all, which PostgreSQL refuses) are kept visible, escaped.
+        line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)[:2000]
+
+        def write() -> None:
+            CommandAudit.objects.create(
+                user=self.user,
+                sandbox=self.sandbox,
+                line=line,
+                outcome=outcome,
+                exit_status=status,
+                reason=reason[:500],
+                started_at=started,
+                duration_ms=duration_ms,
+            )
+            lifecycle.touch(self.sandbox)
+
+        task = asyncio.ensure_future(sync_to_async(write)())
+        self._bookkeeping.add(task)
+        task.add_done_callback(self._bookkeeping.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not write the terminal audit log", exc_info=task.exception())
 
 
 async def _zero() -> int:

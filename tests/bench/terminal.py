@@ -108,6 +108,7 @@ async def watchers(cookies: list[str], namespaces: list[str], seconds: float, se
     sockets = [await connect(cookie) for cookie in cookies]
     received = [0] * len(sockets)
     errors: list[str] = []
+    stopping = False
 
     async def listen(index: int, ws: websockets.ClientConnection) -> None:
         await ws.send(json.dumps({"type": "terminal.run", "line": "kubectl get pods -w"}))
@@ -117,7 +118,8 @@ async def watchers(cookies: list[str], namespaces: list[str], seconds: float, se
                 if message["type"] == "terminal.output":
                     received[index] += message["data"].count("\n")
                 elif message["type"] == "terminal.exit":
-                    errors.append(f"terminal {index} ended early with status {message['status']}")
+                    if not stopping:
+                        errors.append(f"terminal {index} ended early with status {message['status']}")
                     return
         except websockets.ConnectionClosed as exc:
             errors.append(f"terminal {index}: connection closed ({exc})")
@@ -142,6 +144,7 @@ async def watchers(cookies: list[str], namespaces: list[str], seconds: float, se
         if elapsed - samples[-1][0] >= seconds / 4:
             samples.append((elapsed, rss_kib(server_pid), server_rss(server_pid)))
     samples.append((time.monotonic() - start, rss_kib(server_pid), server_rss(server_pid)))
+    stopping = True
     for ws in sockets:
         await ws.send(json.dumps({"type": "terminal.interrupt"}))
     await asyncio.sleep(2)

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
-from django.db import connections
 from django.test import Client
 
 from sandbox.asgi import application
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
 from sandbox.terminal.models import CommandAudit
+from tests.conftest import run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,19 +58,6 @@ async def run(communicator: WebsocketCommunicator, line: str, timeout: float = 6
             return "".join(output), int(message["status"])
 
 
-def play(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run a scenario, then close the database connection that sync_to_async's thread opened
-    (left open, it would keep the test database from being dropped)."""
-
-    async def wrapped() -> None:
-        try:
-            await scenario()
-        finally:
-            await sync_to_async(connections.close_all)()
-
-    asyncio.run(wrapped())
-
-
 def test_it_runs_kubectl_and_streams_the_answer(make_sandbox: MakeSandbox) -> None:
     sandbox, _ = make_sandbox()
     owner = User.objects.get(sandboxes=sandbox)
@@ -89,7 +76,7 @@ def test_it_runs_kubectl_and_streams_the_answer(make_sandbox: MakeSandbox) -> No
         assert "your own sandbox credentials" in output
         await communicator.disconnect()
 
-    play(scenario)
+    run_async(scenario)
     lines = list(CommandAudit.objects.filter(sandbox=sandbox).order_by("started_at").values_list("line", "outcome"))
     assert lines == [
         ("kubectl apply -f petclinic-pod.yml", "ran"),
@@ -117,7 +104,7 @@ def test_it_interrupts_a_watch_with_ctrl_c(make_sandbox: MakeSandbox) -> None:
         assert message["status"] != 0
         await communicator.disconnect()
 
-    play(scenario)
+    run_async(scenario)
     assert CommandAudit.objects.get(sandbox=sandbox, line="kubectl get pods -w").outcome == "interrupted"
 
 
@@ -131,7 +118,7 @@ def test_it_stops_the_command_when_the_student_disconnects(make_sandbox: MakeSan
         await asyncio.sleep(1.5)
         await communicator.disconnect()
 
-    play(scenario)
+    run_async(scenario)
     audit = CommandAudit.objects.get(sandbox=sandbox, line="kubectl get pods -w")
     assert audit.outcome == "interrupted"
 
@@ -159,7 +146,7 @@ def test_it_refuses_anonymous_sockets_and_bad_messages(make_sandbox: MakeSandbox
         assert (await communicator.receive_json_from())["type"] == "pong"
         await communicator.disconnect()
 
-    play(scenario)
+    run_async(scenario)
 
 
 def test_it_opens_kubectl_edit_in_the_browser_editor(make_sandbox: MakeSandbox) -> None:
@@ -186,6 +173,6 @@ def test_it_opens_kubectl_edit_in_the_browser_editor(make_sandbox: MakeSandbox) 
         assert output.strip().endswith("2")
         await communicator.disconnect()
 
-    play(scenario)
+    run_async(scenario)
     assert {"type": "editor.open", "name": "edit-deployment-web.yaml"} in events
     assert any("Opened edit-deployment-web.yaml in the editor" in e.get("data", "") for e in events)
