@@ -2,16 +2,19 @@
 or calls the small operations below, which take and return plain dicts and strings.
 
 The platform reaches the cluster only through a kubeconfig, so the same code serves the local
-control plane, kind and a remote cluster: settings.CLUSTER_KUBECONFIG holds the operator's
-limited identity; settings.CLUSTER_ADMIN_KUBECONFIG is used only inside `as_admin()`, by the
-one-time install of the operator and the shared objects.
+control plane, kind and a remote cluster. Three identities, one kubeconfig each:
+settings.CLUSTER_KUBECONFIG, the operator (provisioning; the default);
+settings.CLUSTER_CHECKER_KUBECONFIG, the read-only checker (live view, lesson checks), inside
+`as_checker()`; settings.CLUSTER_ADMIN_KUBECONFIG, a cluster admin, inside `as_admin()`, only
+for the one-time install of the operator, the checker and the shared objects.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ __all__ = [
     "apply",
     "apps",
     "as_admin",
+    "as_checker",
     "connection",
     "core",
     "create",
@@ -36,17 +40,19 @@ __all__ = [
     "discovery_version",
     "is_transient",
     "list_objects",
+    "list_raw",
     "patch_namespace",
     "rbac",
     "read_secret",
     "request_count",
     "request_token",
     "reset_clients",
+    "watch_raw",
 ]
 
 _lock = threading.Lock()
 _clients: dict[Path, client.ApiClient] = {}
-_admin: ContextVar[bool] = ContextVar("k8s_admin", default=False)
+_identity: ContextVar[str] = ContextVar("k8s_identity", default="CLUSTER_KUBECONFIG")
 _requests = 0
 
 
@@ -61,12 +67,11 @@ class _CountingApiClient(client.ApiClient):  # type: ignore[misc]  # the client 
 
 def api_client() -> client.ApiClient:
     """A process-wide client per kubeconfig (it pools connections); built on first use."""
-    admin = _admin.get()
-    path: Path = settings.CLUSTER_ADMIN_KUBECONFIG if admin else settings.CLUSTER_KUBECONFIG
+    name = _identity.get()
+    path: Path = getattr(settings, name)
     with _lock:
         if path not in _clients:
             if not path.is_file():
-                name = "CLUSTER_ADMIN_KUBECONFIG" if admin else "CLUSTER_KUBECONFIG"
                 raise FileNotFoundError(f"no kubeconfig at {path}: run `make cluster` or set {name}")
             configuration = client.Configuration()
             config.load_kube_config(config_file=str(path), client_configuration=configuration)
@@ -75,13 +80,22 @@ def api_client() -> client.ApiClient:
 
 
 @contextmanager
-def as_admin() -> Iterator[None]:
-    """Use the cluster admin's kubeconfig inside this block (install only)."""
-    token = _admin.set(True)
+def _as(setting: str) -> Iterator[None]:
+    token = _identity.set(setting)
     try:
         yield
     finally:
-        _admin.reset(token)
+        _identity.reset(token)
+
+
+def as_admin() -> AbstractContextManager[None]:
+    """Use the cluster admin's kubeconfig inside this block (install only)."""
+    return _as("CLUSTER_ADMIN_KUBECONFIG")
+
+
+def as_checker() -> AbstractContextManager[None]:
+    """Use the read-only checker's kubeconfig inside this block (live view, lesson checks)."""
+    return _as("CLUSTER_CHECKER_KUBECONFIG")
 
 
 def reset_clients() -> None:
@@ -334,3 +348,60 @@ def connection() -> dict[str, Any]:
         with open(configuration.ssl_ca_cert, "rb") as handle:
             ca_data = handle.read()
     return {"server": configuration.host, "ca_data": ca_data, "insecure": not configuration.verify_ssl}
+
+
+# --- Raw list and watch, for the live view's reflectors ------------------------------------------
+# kind -> (api factory, cluster-wide list method). JSON is read raw: the live view needs a few
+# fields of each object, not the client's model classes.
+_WATCHABLE: dict[str, tuple[Callable[[], Any], str]] = {
+    "Namespace": (core, "list_namespace"),
+    "Pod": (core, "list_pod_for_all_namespaces"),
+    "Event": (core, "list_event_for_all_namespaces"),
+    "Service": (core, "list_service_for_all_namespaces"),
+    "ConfigMap": (core, "list_config_map_for_all_namespaces"),
+    "Deployment": (apps, "list_deployment_for_all_namespaces"),
+    "ReplicaSet": (apps, "list_replica_set_for_all_namespaces"),
+    "EndpointSlice": (discovery, "list_endpoint_slice_for_all_namespaces"),
+    "Ingress": (networking, "list_ingress_for_all_namespaces"),
+}
+
+
+def list_raw(kind: str, *, label_selector: str = "", field_selector: str = "") -> tuple[list[dict[str, Any]], str]:
+    """All objects of a kind (JSON dicts) and the list's resourceVersion to watch from."""
+    factory, method = _WATCHABLE[kind]
+    response = getattr(factory(), method)(
+        label_selector=label_selector,
+        field_selector=field_selector,
+        _preload_content=False,
+        _request_timeout=_timeout() * 3,
+    )
+    body = json.loads(response.data)
+    return body.get("items") or [], body["metadata"]["resourceVersion"]
+
+
+def watch_raw(
+    kind: str, resource_version: str, *, label_selector: str = "", timeout_seconds: int = 240
+) -> Iterator[dict[str, Any]]:
+    """Watch events ({"type", "object"}) from a resourceVersion, with bookmarks. Ends when the
+    server closes the watch (after timeout_seconds); the caller resumes from the last version."""
+    factory, method = _WATCHABLE[kind]
+    response = getattr(factory(), method)(
+        label_selector=label_selector,
+        watch=True,
+        resource_version=resource_version,
+        allow_watch_bookmarks=True,
+        timeout_seconds=timeout_seconds,
+        _preload_content=False,
+        # Bookmarks arrive about once a minute, so a silent connection this long is dead.
+        _request_timeout=(_timeout(), timeout_seconds + 90),
+    )
+    try:
+        buffer = b""
+        for chunk in response.stream(65536, decode_content=False):
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                if line.strip():
+                    yield json.loads(line)
+    finally:
+        response.release_conn()

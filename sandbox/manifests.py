@@ -456,6 +456,59 @@ OPERATOR_SA = "sandbox-operator"
 OPERATOR_TOKEN = "sandbox-operator-token"  # noqa: S105  (an object name, not a secret)
 
 
+CHECKER_SA = "sandbox-checker"
+CHECKER_TOKEN = "sandbox-checker-token"  # noqa: S105  (an object name, not a secret)
+# What the live view shows and lessons check. Never Secrets.
+WATCHED = {
+    "": ["pods", "events", "services", "configmaps", "namespaces", "nodes", "endpoints", "resourcequotas"],
+    "apps": ["deployments", "replicasets", "statefulsets"],
+    "discovery.k8s.io": ["endpointslices"],
+    "networking.k8s.io": ["ingresses", "networkpolicies"],
+    "events.k8s.io": ["events"],
+}
+
+
+def checker_objects() -> list[Manifest]:
+    """A read-only identity for the live view's watcher and the lesson checks: get, list and
+    watch on what students work with, cluster-wide, and nothing else (no Secrets)."""
+    labels = {LABEL_MANAGED: "true"}
+    rules = [
+        {"apiGroups": [group], "resources": resources, "verbs": ["get", "list", "watch"]}
+        for group, resources in WATCHED.items()
+    ]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": CHECKER_SA, "namespace": OPERATOR_NAMESPACE, "labels": labels},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": CHECKER_SA, "labels": labels},
+            "rules": rules,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": CHECKER_SA, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CHECKER_SA},
+            "subjects": [{"kind": "ServiceAccount", "name": CHECKER_SA, "namespace": OPERATOR_NAMESPACE}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/service-account-token",
+            "metadata": {
+                "name": CHECKER_TOKEN,
+                "namespace": OPERATOR_NAMESPACE,
+                "labels": labels,
+                "annotations": {"kubernetes.io/service-account.name": CHECKER_SA},
+            },
+        },
+    ]
+
+
 def operator_objects() -> list[Manifest]:
     """The ServiceAccount that provisions sandboxes, with a ClusterRole limited to what
     provisioning, reset and destroy do. It is not cluster-admin: it can bind only the three

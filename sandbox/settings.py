@@ -138,6 +138,10 @@ CLUSTER_KUBECONFIG = Path(env_str("CLUSTER_KUBECONFIG", str(BASE_DIR / ".cluster
 # A cluster admin's kubeconfig, used only to install the operator and the shared objects (and by
 # the tests). `make cluster` writes the local cluster's here.
 CLUSTER_ADMIN_KUBECONFIG = Path(env_str("CLUSTER_ADMIN_KUBECONFIG", str(BASE_DIR / ".cluster" / "kubeconfig")))
+# The read-only checker's kubeconfig (live view, lesson checks), also written by the install.
+CLUSTER_CHECKER_KUBECONFIG = Path(
+    env_str("CLUSTER_CHECKER_KUBECONFIG", str(BASE_DIR / ".cluster" / "checker.kubeconfig"))
+)
 # Empty means "the kubectl built with the local control plane".
 KUBECTL = env_str("KUBECTL", "")
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)

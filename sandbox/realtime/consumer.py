@@ -34,9 +34,11 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         self.user = user
         self.sandbox = await database_sync_to_async(_live_sandbox)(user)
         await self.accept()
+        from sandbox.liveview.handlers import ClusterHandler
         from sandbox.terminal.handlers import TerminalHandler
 
-        self.handlers = {"terminal": TerminalHandler(self)}
+        self.cluster = ClusterHandler(self)
+        self.handlers = {"terminal": TerminalHandler(self), "cluster": self.cluster}
         await self.send_json({"type": "hello", "sandbox": self.sandbox.as_status() if self.sandbox else None})
 
     async def disconnect(self, code: int) -> None:
@@ -64,6 +66,10 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             await self.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
             return
         await handler.receive(message)
+
+    async def cluster_event(self, event: dict[str, Any]) -> None:
+        """A change in this sandbox, sent to its group by the watcher."""
+        await self.cluster.on_event(event)
 
     async def refresh_sandbox(self) -> Sandbox | None:
         self.sandbox = await database_sync_to_async(_live_sandbox)(self.user)

@@ -1,0 +1,107 @@
+"""`manage.py watch_sandboxes`: the live view's single watcher process.
+
+Runs one list+watch per resource kind for the whole cluster and publishes compact changes to
+each sandbox's Channels group. Only one copy is active per installation: a Redis lock elects
+it, and a second copy waits (ready to take over if the first dies). SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from typing import Any
+
+import redis.asyncio as redis
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from sandbox.liveview.watcher import Watcher, group_name
+
+log = logging.getLogger(__name__)
+LOCK_SECONDS = 15
+
+
+class Command(BaseCommand):
+    help = "Watch the cluster once for everyone and stream each sandbox's changes to its students."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--no-lock", action="store_true", help="skip the Redis election (a single copy only)")
+
+    def handle(self, *args: Any, no_lock: bool = False, **options: Any) -> None:
+        asyncio.run(run(lock=not no_lock))
+
+
+async def run(*, lock: bool = True) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    leader = Leader(settings.REDIS_URL, f"k8s-sandbox:watcher:{settings.SANDBOX_NAMESPACE_PREFIX}") if lock else None
+    if leader and not await leader.acquire(stop):
+        return
+    layer = get_channel_layer()
+    queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
+
+    def publish(sandbox_id: int, message: dict[str, Any]) -> None:  # called from the reflector threads
+        loop.call_soon_threadsafe(queue.put_nowait, (sandbox_id, message))
+
+    watcher = Watcher(publish)
+    synced = await loop.run_in_executor(None, watcher.run_in_background)
+    log.info(
+        "watcher started (%s); %d sandbox namespaces", "synced" if synced else "still listing", len(watcher.namespaces)
+    )
+
+    async def send() -> None:
+        while True:
+            sandbox_id, message = await queue.get()
+            try:
+                await layer.group_send(group_name(sandbox_id), message)
+            except Exception:  # Redis hiccup: this change is lost, the next snapshot repairs it
+                log.exception("could not publish to %s", group_name(sandbox_id))
+
+    tasks = [asyncio.create_task(send())]
+    if leader:
+        tasks.append(asyncio.create_task(leader.keep(stop)))
+    await stop.wait()
+    log.info("watcher stopping")
+    watcher.shutdown()
+    for task in tasks:
+        task.cancel()
+    if leader:
+        await leader.release()
+
+
+class Leader:
+    """A Redis key held with a TTL and renewed; whoever holds it is the active watcher."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.client = redis.from_url(url)
+        self.key = key
+        self.token = uuid.uuid4().hex
+
+    async def acquire(self, stop: asyncio.Event) -> bool:
+        while not stop.is_set():
+            if await self.client.set(self.key, self.token, nx=True, ex=LOCK_SECONDS):
+                return True
+            log.info("another watcher is active; waiting to take over")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=LOCK_SECONDS / 3)
+        return False
+
+    async def keep(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(LOCK_SECONDS / 3)
+            if await self.client.get(self.key) != self.token.encode():
+                log.error("lost the watcher lock; stopping so that only one watcher publishes")
+                stop.set()
+                return
+            await self.client.expire(self.key, LOCK_SECONDS)
+
+    async def release(self) -> None:
+        if await self.client.get(self.key) == self.token.encode():
+            await self.client.delete(self.key)
+        await self.client.aclose()
