@@ -2,6 +2,7 @@
 import { PageSocket } from "./socket.js";
 import { SandboxTerminal } from "./terminal.js";
 import { setupFiles } from "./files.js";
+import { LiveView } from "./liveview.js";
 
 const page = document.getElementById("sandbox-page");
 if (page) {
@@ -10,6 +11,7 @@ if (page) {
   const socket = new PageSocket(`${scheme}://${location.host}/ws/sandbox/`);
   const terminal = new SandboxTerminal(document.getElementById("terminal"), socket, { labels });
   window.sandboxTerminal = terminal; // lessons' click-to-run buttons use it
+  new LiveView(document.getElementById("live-view"), socket, labels);
   const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
   const files = setupFiles(document.getElementById("files"), csrf, labels);
   socket.on("editor.open", (message) => files.refresh(message.name)); // kubectl edit

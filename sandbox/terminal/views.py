@@ -37,6 +37,18 @@ def page(request: HttpRequest) -> HttpResponse:
         "empty": _("No files yet."),
         "saved": _("Saved."),
         "confirmDelete": _("Delete %s?"),
+        "deployments": _("Deployments"),
+        "replicaSets": _("ReplicaSets"),
+        "pods": _("Pods"),
+        "services": _("Services"),
+        "configMaps": _("ConfigMaps"),
+        "ingresses": _("Ingresses"),
+        "events": _("Events"),
+        "ready": _("ready"),
+        "restarts": _("restarts"),
+        "selects": _("selects"),
+        "noPods": _("no pods"),
+        "liveEmpty": _("Nothing here yet: create something in the terminal."),
     }
     return render(request, "sandbox/page.html", {"terminal_labels": {k: str(v) for k, v in labels.items()}})
 

@@ -36,9 +36,17 @@ def live_url(transactional_db: None) -> Iterator[str]:
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CLUSTER_KUBECONFIG": str(settings.CLUSTER_KUBECONFIG),
-        "CHANNEL_LAYER": "memory",  # one process
+        "CHANNEL_LAYER": "redis",  # the watcher process publishes to the web process
         "SERVE_STATIC": "1",
     }
+    # The live view's watcher, as `make run` starts it (no election: this test's own copy).
+    watcher = subprocess.Popen(
+        [sys.executable, "manage.py", "watch_sandboxes", "--no-lock"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
         cwd=ROOT,
@@ -58,8 +66,10 @@ def live_url(transactional_db: None) -> Iterator[str]:
                 ) from None
             time.sleep(0.1)
     yield f"http://127.0.0.1:{port}"
-    server.terminate()
-    server.wait(timeout=10)
+    for process in (server, watcher):
+        process.terminate()
+    for process in (server, watcher):
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -1,0 +1,60 @@
+"""The live view shows a rolling update as it happens, in a real browser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from sandbox.models import Sandbox
+
+pytestmark = pytest.mark.browser
+
+
+def test_it_shows_a_rolling_update_live(
+    make_sandbox: Callable[..., tuple[Sandbox, str]], live_url: str, browser_page: Any, tmp_path: Any
+) -> None:
+    make_sandbox(username="dave")
+    user = User.objects.get(username="dave")
+    user.set_password("a-long-passphrase-7")
+    user.save()
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+
+    page.goto(f"{live_url}/accounts/login/")
+    page.fill("#id_username", "dave")
+    page.fill("#id_password", "a-long-passphrase-7")
+    page.click("button[type=submit]")
+    page.goto(f"{live_url}/sandbox/")
+    page.wait_for_selector("#sandbox-state:text('Ready')", timeout=15000)
+    page.get_by_text("Nothing here yet").wait_for(timeout=15000)
+
+    def type_line(line: str) -> None:
+        page.locator("#terminal").click()
+        page.keyboard.type(line)
+        page.keyboard.press("Enter")
+
+    type_line("kubectl create deployment web --image=spring2go/spring-petclinic:1.0.0.RELEASE --replicas=3")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#live-view .workload-replicaset .pod-ready').length === 3", timeout=30000
+    )
+    type_line("kubectl set image deployment/web spring-petclinic=spring2go/spring-petclinic:1.0.1.RELEASE")
+    # The second ReplicaSet (revision 2) appears beside the first while pods move over...
+    page.wait_for_function(
+        "() => document.querySelectorAll('#live-view .workload-replicaset').length === 2", timeout=30000
+    )
+    # ...and ends with every ready pod in revision 2.
+    page.wait_for_function(
+        """() => {
+            const sets = [...document.querySelectorAll('#live-view .workload-replicaset')];
+            const newest = sets.find((s) => s.querySelector('.badge')?.textContent === 'rev 2');
+            return newest && newest.querySelectorAll('.pod-ready').length === 3
+                && document.querySelectorAll('#live-view .workload-replicaset .pod-ready').length === 3;
+        }""",
+        timeout=60000,
+    )
+    page.screenshot(path=str(tmp_path / "liveview.png"), full_page=True)
+    assert errors == []
