@@ -196,9 +196,17 @@ def test_it_delivers_changes_to_a_subscribed_websocket(make_sandbox: MakeSandbox
     from tests.cluster.test_terminal_socket import connect
     from tests.conftest import run_async
 
+    from sandbox.liveview import handlers
+
     sandbox, _ = make_sandbox()
     owner = User.objects.get(sandboxes=sandbox)
     layer = get_channel_layer()
+    heard: list[dict[str, Any]] = []
+
+    async def hook(consumer: Any, event: dict[str, Any]) -> None:  # what the lesson checks will register
+        heard.append(event)
+
+    handlers.register(hook)
     running = Watcher(lambda sandbox_id, message: async_to_sync(layer.group_send)(group_name(sandbox_id), message))
     assert running.run_in_background(timeout=30)
     try:
@@ -219,5 +227,7 @@ def test_it_delivers_changes_to_a_subscribed_websocket(make_sandbox: MakeSandbox
             await communicator.disconnect()
 
         run_async(scenario)
+        assert any(e["object"]["name"] == "live" for e in heard)
     finally:
         running.shutdown()
+        handlers.HOOKS.remove(hook)
