@@ -193,10 +193,9 @@ def test_it_delivers_changes_to_a_subscribed_websocket(make_sandbox: MakeSandbox
 
     from django.contrib.auth.models import User
 
+    from sandbox.liveview import handlers
     from tests.cluster.test_terminal_socket import connect
     from tests.conftest import run_async
-
-    from sandbox.liveview import handlers
 
     sandbox, _ = make_sandbox()
     owner = User.objects.get(sandboxes=sandbox)
