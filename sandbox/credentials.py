@@ -25,12 +25,13 @@ def student_kubeconfig(sandbox: Sandbox) -> str:
         sandbox.namespace,
         manifests.token_request(anchor_uid, seconds=settings.SANDBOX_TOKEN_MINUTES * 60),
     )
+    return render_kubeconfig(token, sandbox.namespace)
+
+
+def render_kubeconfig(token: str, namespace: str) -> str:
+    """A kubeconfig for `token` on the cluster the platform talks to (its server and CA)."""
     conn = k8s.connection()
     config = manifests.kubeconfig(
-        server=conn["server"],
-        ca_data=conn["ca_data"],
-        insecure=conn["insecure"],
-        token=token,
-        namespace=sandbox.namespace,
+        server=conn["server"], ca_data=conn["ca_data"], insecure=conn["insecure"], token=token, namespace=namespace
     )
     return str(yaml.safe_dump(config, sort_keys=False))

@@ -468,45 +468,52 @@ WATCHED = {
 }
 
 
-def checker_objects() -> list[Manifest]:
-    """A read-only identity for the live view's watcher and the lesson checks: get, list and
-    watch on what students work with, cluster-wide, and nothing else (no Secrets)."""
+def platform_identity(name: str, token_secret: str, rules: list[dict[str, Any]]) -> list[Manifest]:
+    """One of the platform's own identities in the sandbox-system namespace: a ServiceAccount,
+    a ClusterRole with `rules` bound to it, and a long-lived token Secret (revoked by deleting
+    it; `manage.py sandbox install` issues a new one)."""
     labels = {LABEL_MANAGED: "true"}
-    rules = [
-        {"apiGroups": [group], "resources": resources, "verbs": ["get", "list", "watch"]}
-        for group, resources in WATCHED.items()
-    ]
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": {"name": CHECKER_SA, "namespace": OPERATOR_NAMESPACE, "labels": labels},
+            "metadata": {"name": name, "namespace": OPERATOR_NAMESPACE, "labels": labels},
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": CHECKER_SA, "labels": labels},
+            "metadata": {"name": name, "labels": labels},
             "rules": rules,
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRoleBinding",
-            "metadata": {"name": CHECKER_SA, "labels": labels},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CHECKER_SA},
-            "subjects": [{"kind": "ServiceAccount", "name": CHECKER_SA, "namespace": OPERATOR_NAMESPACE}],
+            "metadata": {"name": name, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": OPERATOR_NAMESPACE}],
         },
         {
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "kubernetes.io/service-account-token",
             "metadata": {
-                "name": CHECKER_TOKEN,
+                "name": token_secret,
                 "namespace": OPERATOR_NAMESPACE,
                 "labels": labels,
-                "annotations": {"kubernetes.io/service-account.name": CHECKER_SA},
+                "annotations": {"kubernetes.io/service-account.name": name},
             },
         },
     ]
+
+
+def checker_objects() -> list[Manifest]:
+    """A read-only identity for the live view's watcher and the lesson checks: get, list and
+    watch on what students work with, cluster-wide, and nothing else (no Secrets)."""
+    rules = [
+        {"apiGroups": [group], "resources": resources, "verbs": ["get", "list", "watch"]}
+        for group, resources in WATCHED.items()
+    ]
+    return platform_identity(CHECKER_SA, CHECKER_TOKEN, rules)
 
 
 def operator_objects() -> list[Manifest]:
@@ -514,7 +521,6 @@ def operator_objects() -> list[Manifest]:
     provisioning, reset and destroy do. It is not cluster-admin: it can bind only the three
     student roles, mint tokens only for ServiceAccounts named `student`, read only the token
     anchor Secret, and reads nothing else a student creates."""
-    labels = {LABEL_MANAGED: "true"}
     rules = [
         {
             "apiGroups": [""],
@@ -548,39 +554,12 @@ def operator_objects() -> list[Manifest]:
         },
         {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
     ]
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE, "labels": labels}},
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_NAMESPACE, "labels": labels},
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": OPERATOR_SA, "labels": labels},
-            "rules": rules,
-        },
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": {"name": OPERATOR_SA, "labels": labels},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": OPERATOR_SA},
-            "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_NAMESPACE}],
-        },
-        # A long-lived token, revoked by deleting this Secret (or re-running the install).
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "kubernetes.io/service-account-token",
-            "metadata": {
-                "name": OPERATOR_TOKEN,
-                "namespace": OPERATOR_NAMESPACE,
-                "labels": labels,
-                "annotations": {"kubernetes.io/service-account.name": OPERATOR_SA},
-            },
-        },
-    ]
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": OPERATOR_NAMESPACE, "labels": {LABEL_MANAGED: "true"}},
+    }
+    return [namespace, *platform_identity(OPERATOR_SA, OPERATOR_TOKEN, rules)]
 
 
 def _policy(name: str, spec: dict[str, Any], binding: dict[str, Any]) -> list[Manifest]:

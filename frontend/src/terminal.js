@@ -37,9 +37,15 @@ export class SandboxTerminal {
     socket.on("terminal.output", (m) => this.term.write(m.data));
     socket.on("terminal.exit", () => this.finished());
     socket.on("terminal.busy", () => this.term.write(`\r\n${labels.busy || "busy"}\r\n`));
+    this.pendingLine = null; // typed before the connection was up: sent once it is
     socket.on("open", () => {
       this.socket.send({ type: "terminal.resize", cols: this.term.cols, rows: this.term.rows });
-      if (this.running) this.finished(); // the command died with the old connection
+      if (this.pendingLine !== null) {
+        this.socket.send({ type: "terminal.run", line: this.pendingLine });
+        this.pendingLine = null;
+      } else if (this.running) {
+        this.finished(); // the command died with the old connection
+      }
     });
     socket.on("close", () => this.term.write(`\r\n\x1b[2m${labels.reconnecting || "reconnecting…"}\x1b[0m\r\n`));
     this.term.writeln(labels.welcome || "");
@@ -89,8 +95,8 @@ export class SandboxTerminal {
     if (text.trim() === "clear") { this.term.clear(); this.prompt(); return; }
     this.running = true;
     if (!this.socket.send({ type: "terminal.run", line: text })) {
-      this.term.write(`\x1b[31m${this.labels.offline || "not connected"}\x1b[0m`);
-      this.finished();
+      this.pendingLine = text;
+      this.term.write(`\x1b[2m${this.labels.offline || "connecting…"}\x1b[0m\r\n`);
     }
   }
 

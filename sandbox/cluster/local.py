@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin
+from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin, write_private
 
 NAME = "sandbox"
 BINARIES = {
@@ -95,12 +95,7 @@ class LocalCluster:
             raise RuntimeError(f"the API server did not become ready; see logs in {self.workdir}/clusters/{NAME}/logs")
 
     def _write_kubeconfig(self) -> None:
-        out = self._kwokctl("get", "kubeconfig", capture=True)
-        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.kubeconfig.with_suffix(".tmp")
-        tmp.write_text(out.stdout)
-        tmp.chmod(0o600)
-        tmp.replace(self.kubeconfig)
+        write_private(self.kubeconfig, self._kwokctl("get", "kubeconfig", capture=True).stdout)
 
     # --- helpers --------------------------------------------------------------------------
     def _admin_kubeconfig(self) -> Path:

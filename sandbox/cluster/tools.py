@@ -35,6 +35,15 @@ def kubectl() -> str:
     raise FileNotFoundError("kubectl not found: run `make cluster` to build it, or set KUBECTL")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a credentials file readable by its owner only, atomically (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
 def pinned_versions() -> dict[str, str]:
     """KUBE_VERSION, ETCD_VERSION and KWOK_VERSION as pinned in docker/localcluster/versions.env."""
     versions = {}

@@ -33,7 +33,7 @@ def page(request: HttpRequest) -> HttpResponse:
         "welcome": _("Kubernetes sandbox terminal. Type help to begin."),
         "busy": _("A command is still running: press Ctrl-C to stop it first."),
         "reconnecting": _("Connection lost; reconnecting…"),
-        "offline": _("Not connected to the server yet; try again in a moment."),
+        "offline": _("Connecting to the server; the command runs as soon as the connection is up…"),
         "empty": _("No files yet."),
         "saved": _("Saved."),
         "confirmDelete": _("Delete %s?"),

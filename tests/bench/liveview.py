@@ -37,6 +37,7 @@ from django.test import Client  # noqa: E402
 
 from sandbox import k8s, lifecycle, provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from tests.processes import start_daphne, start_watcher, stop  # noqa: E402
 
 PORT = 18766
 SANDBOXES = int(os.environ.get("BENCH_SANDBOXES", "200"))
@@ -149,30 +150,15 @@ def main() -> None:
     print(f"provisioning {SANDBOXES} sandboxes…", flush=True)
     made = students()
     env = {**os.environ, "CHANNEL_LAYER": "redis", "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "sandbox.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    watcher = subprocess.Popen(
-        [sys.executable, "manage.py", "watch_sandboxes", "--no-lock"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_daphne(PORT, env)
+    watcher = start_watcher(env)
     try:
-        time.sleep(6)
+        time.sleep(6)  # the watcher lists every kind before the clock starts
         with k8s.as_admin():
             api_port = int(k8s.api_client().configuration.host.rsplit(":", 1)[1])
         asyncio.run(main_async(made, watcher.pid, api_port))
     finally:
-        for process in (server, watcher):
-            process.terminate()
-        for process in (server, watcher):
-            process.wait(timeout=20)
+        stop(server, watcher)
         for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
             provisioning.destroy(sandbox.pk)
 

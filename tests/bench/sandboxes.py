@@ -34,6 +34,7 @@ from django.test.utils import override_settings  # noqa: E402
 
 from sandbox import k8s, lifecycle, provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox, State  # noqa: E402
+from tests.processes import start_celery_worker, stop  # noqa: E402
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -62,38 +63,9 @@ def wait_ready(ids: list[int], timeout: float = 300) -> None:
 
 
 def start_workers(count: int) -> list[subprocess.Popen[bytes]]:
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "sandbox",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
-                "-n",
-                f"bench{i}@%h",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(count)
-    ]
+    workers = [start_celery_worker(os.environ, name=f"bench{i}") for i in range(count)]
     time.sleep(3)  # let them connect to the broker before the clock starts
     return workers
-
-
-def stop(workers: list[subprocess.Popen[bytes]]) -> None:
-    for worker in workers:
-        worker.terminate()
-    for worker in workers:
-        worker.wait(timeout=30)
 
 
 def users(prefix: str, count: int) -> list[User]:
@@ -154,7 +126,7 @@ def main() -> None:
                 warm = [timed(partial(lifecycle.claim_from_pool, owner)) for owner in users("warm", args.warm)]
         summary("warm: claim from the pool", warm)
     finally:
-        stop(workers)
+        stop(*workers)
     cleanup()
 
     for count in (1, 2):
@@ -166,7 +138,7 @@ def main() -> None:
             wait_ready(ids)
             elapsed = time.perf_counter() - start
         finally:
-            stop(workers)
+            stop(*workers)
         print(
             f"{f'throughput: {args.burst} at once, {count} worker(s)':<34} {elapsed:6.2f} s  "
             f"= {args.burst / elapsed * 60:6.0f} sandboxes/minute"

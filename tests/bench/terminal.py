@@ -39,6 +39,7 @@ from django.test import Client  # noqa: E402
 from sandbox import credentials, lifecycle, provisioning  # noqa: E402
 from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from tests.processes import start_daphne, stop  # noqa: E402
 
 PORT = 18765
 
@@ -166,15 +167,8 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     students = [new_student(f"term{i}") for i in range(5)]
     env = {**os.environ, "CHANNEL_LAYER": "memory", "LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "sandbox.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_daphne(PORT, env)
     try:
-        time.sleep(3)
         with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as handle:
             handle.write(credentials.student_kubeconfig(students[0][1]))
             handle.flush()
@@ -182,8 +176,7 @@ def main() -> None:
         cookies = [cookie for _, _, cookie in students for _ in range(10)]
         asyncio.run(watchers(cookies, [s.namespace for _, s, _ in students], seconds=30, server_pid=server.pid))
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
         for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
             provisioning.destroy(sandbox.pk)
 

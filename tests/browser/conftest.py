@@ -6,32 +6,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.cluster.conftest import admin_kubeconfig, kubectl, make_sandbox  # noqa: F401  (shared fixtures)
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.processes import free_port, start_daphne, start_watcher, stop
 
 
 @pytest.fixture
 def live_url(transactional_db: None) -> Iterator[str]:
     db = connection.settings_dict
-    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -39,37 +27,20 @@ def live_url(transactional_db: None) -> Iterator[str]:
         "CHANNEL_LAYER": "redis",  # the watcher process publishes to the web process
         "SERVE_STATIC": "1",
     }
-    # The live view's watcher, as `make run` starts it (no election: this test's own copy).
-    watcher = subprocess.Popen(
-        [sys.executable, "manage.py", "watch_sandboxes", "--no-lock"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"daphne did not start: {server.stderr.read().decode() if server.stderr else ''}"
-                ) from None
-            time.sleep(0.1)
+    port = free_port()
+    watcher = start_watcher(env)  # the live view's watcher, as `make run` starts it
+    server = start_daphne(port, env)
     yield f"http://127.0.0.1:{port}"
-    for process in (server, watcher):
-        process.terminate()
-    for process in (server, watcher):
-        process.wait(timeout=10)
+    stop(server, watcher)
+
+
+def login(page: Any, live_url: str, username: str, password: str) -> None:
+    page.goto(f"{live_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.goto(f"{live_url}/sandbox/")
+    page.wait_for_selector("#sandbox-state:text('Ready')", timeout=15000)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
+from tests.browser.conftest import login
 
 pytestmark = pytest.mark.browser
 
@@ -24,12 +25,7 @@ def test_it_shows_a_rolling_update_live(
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
 
-    page.goto(f"{live_url}/accounts/login/")
-    page.fill("#id_username", "dave")
-    page.fill("#id_password", "a-long-passphrase-7")
-    page.click("button[type=submit]")
-    page.goto(f"{live_url}/sandbox/")
-    page.wait_for_selector("#sandbox-state:text('Ready')", timeout=15000)
+    login(page, live_url, "dave", "a-long-passphrase-7")
     page.get_by_text("Nothing here yet").wait_for(timeout=15000)
 
     def type_line(line: str) -> None:

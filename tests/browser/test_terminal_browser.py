@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
+from tests.browser.conftest import login
 
 pytestmark = pytest.mark.browser
 
@@ -28,12 +29,7 @@ def test_it_runs_kubectl_in_the_browser_terminal(
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
 
-    page.goto(f"{live_url}/accounts/login/")
-    page.fill("#id_username", "carol")
-    page.fill("#id_password", "a-long-passphrase-7")
-    page.click("button[type=submit]")
-    page.goto(f"{live_url}/sandbox/")
-    page.wait_for_selector("#sandbox-state:text('Ready')", timeout=15000)
+    login(page, live_url, "carol", "a-long-passphrase-7")
     page.wait_for_selector(".xterm-rows", timeout=15000)
 
     rows = page.locator(".xterm-rows")

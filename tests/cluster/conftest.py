@@ -104,3 +104,19 @@ def make_sandbox(db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     yield make
     for pk in made:
         provisioning.destroy(pk)
+
+
+@pytest.fixture
+def eager_celery() -> Iterator[None]:
+    """Run enqueued tasks in-process, and destroy every sandbox left live afterwards: for tests
+    about what the functions do rather than about the broker (test_faults uses real workers)."""
+    from sandbox import provisioning
+    from sandbox.celery import app
+    from sandbox.models import LIVE_STATES, Sandbox
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+        provisioning.destroy(sandbox.pk)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from django.utils import timezone
 from sandbox import lifecycle, provisioning
 from sandbox.models import LIVE_STATES, Sandbox, State
 from tests.cluster.conftest import Kubectl
+from tests.processes import start_celery_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,25 +46,7 @@ def start_worker() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
             "CLUSTER_REQUEST_TIMEOUT": "2",
             "CLUSTER_KUBECONFIG": str(settings.CLUSTER_KUBECONFIG),
         }
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "sandbox",
-                "worker",
-                "--pool=solo",
-                "--loglevel=WARNING",
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker = start_celery_worker(env, name=f"fault{len(workers)}")
         workers.append(worker)
         return worker
 

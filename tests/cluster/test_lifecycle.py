@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,20 +13,7 @@ from sandbox import lifecycle, manifests, provisioning, tasks
 from sandbox.models import LIVE_STATES, Sandbox, State
 from tests.cluster.conftest import Kubectl
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    """Run enqueued tasks in-process: these tests are about what the functions do, not the broker."""
-    from sandbox.celery import app
-
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager = False
-    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
-        provisioning.destroy(sandbox.pk)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 def test_it_starts_a_new_sandbox_for_a_student_and_returns_it_again(student: User) -> None:

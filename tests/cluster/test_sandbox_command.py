@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import pytest
 import yaml
@@ -11,22 +10,10 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from sandbox import provisioning
-from sandbox.models import LIVE_STATES, Sandbox, State
+from sandbox.models import Sandbox, State
 from tests.cluster.conftest import Kubectl, run_kubectl
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def cleanup() -> Iterator[None]:
-    from sandbox.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
-        provisioning.destroy(sandbox.pk)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 def run(*args: str) -> str:

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.test import Client, override_settings
 
-from sandbox import provisioning
-from sandbox.models import LIVE_STATES, Sandbox
-
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    from sandbox.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-    for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
-        provisioning.destroy(sandbox.pk)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 
 @override_settings(SANDBOX_POOL_SIZE=0)
-def test_it_gives_a_new_student_a_ready_sandbox(client: Client, eager: None) -> None:
+def test_it_gives_a_new_student_a_ready_sandbox(client: Client) -> None:
     client.post(
         "/accounts/signup/",
         {"username": "newcomer", "password1": "a-long-passphrase-7", "password2": "a-long-passphrase-7"},

@@ -1,0 +1,89 @@
+"""Real server processes for tests and benchmarks: daphne (the production ASGI server) and a
+Celery worker, on whatever database and Redis the environment names."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_daphne(port: int, env: Mapping[str, str], timeout: float = 20) -> subprocess.Popen[bytes]:
+    """Start the web server and wait until it accepts connections."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                detail = server.stderr.read().decode() if server.stderr else ""
+                raise RuntimeError(f"daphne did not start: {detail}") from None
+            time.sleep(0.1)
+
+
+def start_celery_worker(env: Mapping[str, str], name: str = "worker") -> subprocess.Popen[bytes]:
+    """One worker process that runs one task at a time."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "sandbox",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def start_watcher(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """The live view's watcher, without the Redis election (a private copy)."""
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "watch_sandboxes", "--no-lock"],
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(*processes: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
