@@ -12,6 +12,7 @@ for the one-time install of the operator, the checker and the shared objects.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -38,6 +39,7 @@ __all__ = [
     "delete_all_in_namespace",
     "discovery",
     "discovery_version",
+    "forward_request",
     "is_transient",
     "list_objects",
     "list_raw",
@@ -405,3 +407,61 @@ def watch_raw(
                     yield json.loads(line)
     finally:
         response.release_conn()
+
+
+def forward_request(
+    kubeconfig: dict[str, Any],
+    namespace: str,
+    pod: str,
+    port: int,
+    request: bytes,
+    complete: Callable[[bytes], bool],
+    *,
+    timeout: float = 15.0,
+    limit: int = 10 * 1024 * 1024,
+) -> bytes:
+    """Send raw bytes to a pod's port through the API server's port-forward (with the given
+    credentials, so RBAC decides) and return what the pod answers: until `complete(answer)`
+    says it is whole, the pod closes the connection, or `limit` bytes. The forwarded stream
+    does not always pass the pod's close on, hence the completeness check."""
+    from kubernetes.stream import portforward
+
+    configuration = client.Configuration()
+    config.load_kube_config_from_dict(kubeconfig, client_configuration=configuration)
+    api = client.ApiClient(configuration)
+    try:
+        forward = portforward(
+            client.CoreV1Api(api).connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port)
+        )
+    except Exception as exc:
+        api.close()
+        # The WebSocket handshake fails with the HTTP status (404 no such pod, 403 forbidden).
+        status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
+        found = re.search(r"[Hh]andshake status (\d{3})", f"{getattr(exc, 'reason', '')} {exc}")
+        if found:
+            status = int(found.group(1))
+        if isinstance(status, int) and status:
+            raise ApiException(status=status, reason=str(getattr(exc, "reason", exc))) from exc
+        raise
+    sock = forward.socket(port)
+    answer = b""
+    try:
+        sock.sendall(request)
+        sock.settimeout(timeout)
+        while len(answer) < limit and not complete(answer):
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                if answer:
+                    break  # an answer without a length, from a pod that keeps the connection open
+                raise
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        sock.close()
+        api.close()
+    error = forward.error(port)
+    if error and not answer:
+        raise ConnectionError(error)
+    return answer[:limit]

@@ -15,6 +15,16 @@ if (page) {
   const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
   const files = setupFiles(document.getElementById("files"), csrf, labels);
   socket.on("editor.open", (message) => files.refresh(message.name)); // kubectl edit
+  socket.on("forward.open", (message) => { // kubectl port-forward: a link, not a port on the server
+    const list = document.getElementById("forwards");
+    const link = Object.assign(document.createElement("a"), {
+      href: message.url, target: "_blank", rel: "noopener", textContent: `${message.pod}:${message.port}`,
+    });
+    const item = document.createElement("li");
+    item.append(link);
+    list.append(item);
+    list.hidden = false;
+  });
   document.querySelectorAll("[data-run]").forEach((button) =>
     button.addEventListener("click", () => terminal.type(button.dataset.run)));
   terminal.focus();

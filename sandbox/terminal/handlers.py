@@ -37,6 +37,15 @@ class SocketSink:
             await self.consumer.send_json({"type": "terminal.output", "data": text})
 
 
+def _origin(scope: dict[str, Any]) -> str:
+    """scheme://host of the page, from the WebSocket handshake (already checked against
+    ALLOWED_HOSTS by the origin validator)."""
+    headers = dict(scope.get("headers") or [])
+    host = headers.get(b"host", b"").decode("latin-1")
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
+    return f"{scheme}://{host}" if host else ""
+
+
 class TerminalHandler:
     def __init__(self, consumer: SandboxConsumer) -> None:
         self.consumer = consumer
@@ -88,6 +97,7 @@ class TerminalHandler:
             self.session = Session(self.consumer.user, sandbox)
             self.session.resize(*self.size)
             self.session.notify = self.consumer.send_json
+            self.session.base_url = _origin(self.consumer.scope)
         self.task = asyncio.create_task(self._run(self.session, line))
 
     async def _run(self, session: Session, line: str) -> None:

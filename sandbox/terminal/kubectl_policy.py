@@ -52,13 +52,14 @@ ALLOWED: dict[str, set[str] | None] = {
     "options": None,
     # Not kubectl's own editor: the runner opens the object in the browser's editor instead.
     "edit": None,
+    # Not a port on our server: the runner answers with a link through the platform.
+    "port-forward": None,
 }
 # Subcommands whose sub-subcommand may be left out (`apply -f x`, plain `cluster-info`).
 OPTIONAL_CHILD = {"apply", "cluster-info"}
 
 REFUSED_SUBCOMMANDS = {
     "proxy": "kubectl proxy would open a port on the server; it is not available here",
-    "port-forward": "port-forward would open a port on the server; use the NodePort link in the sandbox panel",
     "cp": "kubectl cp copies files to or from the server; it is not available here",
     "plugin": "kubectl plugins are not available here",
     "kustomize": "kustomize can read files outside the workspace; it is not available here",
@@ -222,6 +223,7 @@ class KubectlCall:
     interactive: bool = False  # wants stdin (-i) or a TTY (-t)
     streaming: bool = False  # runs until interrupted (watch, follow, exec -it...)
     edit_target: list[str] = field(default_factory=list)  # `kubectl edit TYPE NAME`: the browser's editor
+    forward: tuple[str, int] | None = None  # `kubectl port-forward POD PORT`: (pod, remote port)
 
 
 def check_path(value: str, label: str, workspace: set[str]) -> str:
@@ -252,6 +254,8 @@ def _check_flag(name: str, value: str | None, call: KubectlCall, workspace: set[
         raise Denied(f"{shown}: kustomize can read files outside the workspace; it is not available here")
     if name in IDENTITY_FLAGS:
         raise Denied(f"{shown} is not allowed: this terminal always uses your own sandbox credentials")
+    if name == "address":  # only proxy and port-forward have it: the address to listen on
+        raise Denied(f"{shown} is not allowed: it would open a port on the server")
     if name in HOST_FLAGS:
         raise Denied(f"{shown} is not allowed: it would read or write files on the server")
     if name == "v" and value is not None and not value.isdigit():
@@ -269,6 +273,23 @@ def _check_flag(name: str, value: str | None, call: KubectlCall, workspace: set[
         call.streaming = True
     if name in ("stdin", "tty"):
         call.interactive = True
+
+
+def _forward_target(positionals: list[str], args: list[str]) -> tuple[str, int]:
+    """`port-forward [pod/]NAME [LOCAL:]REMOTE`: the pod and the port on it."""
+    usage = "usage: kubectl port-forward POD PORT, e.g. kubectl port-forward petclinic 8080"
+    if any(a in ("-n", "--namespace") or a.startswith(("--namespace=", "-n=")) for a in args):
+        raise Denied("port-forward works in your own namespace only; leave out -n")
+    if len(positionals) != 2:
+        raise Denied(usage)
+    target, ports = positionals
+    kind, _, name = target.rpartition("/")
+    if kind not in ("", "pod", "pods", "po"):
+        raise Denied(f"port-forward here goes to a pod: use `kubectl get pods` to find one ({usage})")
+    remote = ports.rpartition(":")[2]
+    if not remote.isdigit() or not 1 <= int(remote) <= 65535 or not name:
+        raise Denied(usage)
+    return name, int(remote)
 
 
 def check(args: list[str], workspace: set[str]) -> KubectlCall:
@@ -350,6 +371,8 @@ def check(args: list[str], workspace: set[str]) -> KubectlCall:
         call.streaming = True
     if call.subcommand in ("exec", "attach", "run") and call.interactive:
         call.streaming = True
+    if call.subcommand == "port-forward":
+        call.forward = _forward_target(positionals[1:], args)
     if call.subcommand == "edit":
         if call.files:
             raise Denied(

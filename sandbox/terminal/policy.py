@@ -56,8 +56,8 @@ def check_command(command: Command, position: int, length: int, workspace: set[s
         call = kubectl_policy.check(args, workspace)
         if call.interactive and length > 1:
             raise Denied("interactive kubectl (-i/-t) cannot be part of a pipeline")
-        if call.edit_target and length > 1:
-            raise Denied("kubectl edit cannot be part of a pipeline")
+        if (call.edit_target or call.forward) and length > 1:
+            raise Denied(f"kubectl {call.subcommand} cannot be part of a pipeline")
         return KubectlStep(command.argv, call)
     if name in TEXT_TOOLS:
         if position == 0:

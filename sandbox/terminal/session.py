@@ -35,6 +35,7 @@ from sandbox import credentials, lifecycle
 from sandbox.models import Sandbox
 from sandbox.terminal import policy, process, workspace
 from sandbox.terminal.errors import Denied
+from sandbox.terminal.forward import link as forward_link
 from sandbox.terminal.models import CommandAudit
 from sandbox.terminal.parser import ParseError, parse
 
@@ -100,6 +101,7 @@ class Session:
         self._token_at = 0.0
         self._procs: set[asyncio.subprocess.Process] = set()
         self._master: int | None = None  # the PTY of the running interactive command
+        self.base_url = ""  # scheme://host of the page, for links the terminal prints
         # Tells the page about things other than output (e.g. open a file in the editor).
         self.notify: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self._interactive = False
@@ -198,6 +200,8 @@ class Session:
             async with asyncio.timeout(limit):
                 if len(steps) == 1 and isinstance(steps[0], policy.KubectlStep) and steps[0].call.edit_target:
                     status = await self._edit(steps[0], throttle)
+                elif len(steps) == 1 and isinstance(steps[0], policy.KubectlStep) and steps[0].call.forward:
+                    status = await self._forward(steps[0].call.forward, throttle)
                 elif len(steps) == 1 and isinstance(steps[0], policy.KubectlStep):
                     status = await self._run_in_pty(steps[0], throttle)
                 else:
@@ -276,6 +280,17 @@ class Session:
             await self.notify({"type": "editor.open", "name": name})
         message = f"Opened {name} in the editor. Change it, save (Ctrl-S), then run: kubectl apply -f {name}"
         await out.write(message.encode() + b"\r\n")
+        return 0
+
+    async def _forward(self, target: tuple[str, int], out: Throttle) -> int:
+        """`kubectl port-forward POD PORT`: no port opens on the server; the student gets a link
+        that carries HTTP requests to the pod through the platform (sandbox/terminal/forward.py)."""
+        pod, port = target
+        url = self.base_url + forward_link(pod, port)
+        if self.notify:
+            await self.notify({"type": "forward.open", "url": url, "pod": pod, "port": port})
+        await out.write(f"Forwarding to port {port} of pod {pod}: open {url}\r\n".encode())
+        await out.write(f"{DIM}(only you can open this link; it works while the pod runs){RESET}\r\n".encode())
         return 0
 
     async def _run_pipeline(self, steps: tuple[policy.Step, ...], out: Throttle) -> int:

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from sandbox.terminal import views
+from sandbox.terminal import forward, views
 
 urlpatterns = [
     path("", views.page, name="sandbox-page"),
     path("files/", views.file_list, name="sandbox-files"),
     path("files/<str:name>", views.file_detail, name="sandbox-file"),
+    path("forward/<str:pod>/<int:port>/", forward.forward, name="sandbox-forward"),
+    path("forward/<str:pod>/<int:port>/<path:path>", forward.forward, name="sandbox-forward-path"),
 ]
