@@ -1,14 +1,22 @@
 """What a student's kubectl may do on our server.
 
-RBAC protects the cluster; this module protects the host that runs kubectl. It reads the
-arguments the way kubectl's flag parser (pflag) does — `--flag=value`, `--flag value`,
-`-fvalue`, `-f=value`, clusters of short flags such as `-it`, everything after `--` belonging
-to the container — and refuses, with a message meant for the student:
+RBAC protects the cluster; this module protects the host that runs kubectl. It is an
+allow-list, and it reads the arguments exactly the way kubectl does (cobra finds the command,
+pflag parses the flags), because any difference between how we read a line and how kubectl
+reads it is a way around us:
 
-- flags that change who kubectl is or where it connects (the student's kubeconfig is fixed);
-- flags that read or write files on the host, unless the file is one of the workspace's;
-- subcommands that touch the host (proxy, cp, plugins) or run programs (edit's editor, diff);
-- any subcommand not on the allow-list (an unknown one would make kubectl look for a plugin).
+- the command comes first: `kubectl SUBCOMMAND [CHILD] ...` — flags before the subcommand are
+  refused, so no flag value can be mistaken for the command or the other way round;
+- only known flags are accepted, each with pflag's own behaviour: a boolean never takes the
+  next word; a flag with a default (`--dry-run`, `--cascade`) takes a value only after `=`;
+  any other flag takes `=value`, the rest of a short cluster (`-nfoo`), or the next word
+  whatever it is; `-n=` is an empty value; `_` in a flag name counts as `-` (kubectl's
+  normalisation);
+- flags that change who kubectl is or where it connects are refused (the student's kubeconfig
+  is fixed), and so are flags that read or write host files, unless the file is one of the
+  workspace's;
+- subcommands that touch the host (proxy, cp, plugins, kustomize) or run programs (edit's
+  editor, diff) are refused, and `edit`/`port-forward` are answered by the platform instead.
 """
 
 from __future__ import annotations
@@ -17,18 +25,15 @@ from dataclasses import dataclass, field
 
 from sandbox.terminal.errors import Denied
 
-# Subcommands and, where it matters, which of their own subcommands are allowed.
-ALLOWED: dict[str, set[str] | None] = {
+# Subcommand -> the children it needs (None: no children). "flags-ok" children may be skipped
+# in favour of flags (`kubectl create -f x`, `kubectl apply -f x`).
+CHILDREN: dict[str, set[str] | None] = {
     "get": None,
     "describe": None,
-    "create": None,
-    "apply": {"view-last-applied", "set-last-applied"},
     "delete": None,
     "run": None,
     "expose": None,
-    "set": None,
     "scale": None,
-    "rollout": None,
     "label": None,
     "annotate": None,
     "logs": None,
@@ -38,25 +43,44 @@ ALLOWED: dict[str, set[str] | None] = {
     "api-resources": None,
     "api-versions": None,
     "version": None,
-    "cluster-info": set(),
-    "auth": {"can-i", "whoami"},
+    "cluster-info": None,
     "wait": None,
     "replace": None,
     "patch": None,
     "autoscale": None,
-    "top": None,
     "events": None,
-    "config": {"view", "current-context", "get-contexts"},
     "help": None,
     "completion": None,
     "options": None,
-    # Not kubectl's own editor: the runner opens the object in the browser's editor instead.
     "edit": None,
-    # Not a port on our server: the runner answers with a link through the platform.
     "port-forward": None,
+    "create": {
+        "deployment",
+        "service",
+        "configmap",
+        "secret",
+        "job",
+        "cronjob",
+        "ingress",
+        "namespace",
+        "quota",
+        "token",
+        "role",
+        "rolebinding",
+        "clusterrole",
+        "clusterrolebinding",
+        "poddisruptionbudget",
+        "priorityclass",
+        "serviceaccount",
+    },
+    "apply": {"view-last-applied", "set-last-applied"},
+    "rollout": {"status", "history", "undo", "restart", "pause", "resume"},
+    "set": {"image", "env", "resources", "selector", "serviceaccount", "subject"},
+    "auth": {"can-i", "whoami"},
+    "config": {"view", "current-context", "get-contexts"},
+    "top": {"pod", "pods", "node", "nodes"},
 }
-# Subcommands whose sub-subcommand may be left out (`apply -f x`, plain `cluster-info`).
-OPTIONAL_CHILD = {"apply", "cluster-info"}
+FLAGS_INSTEAD_OF_CHILD = {"create", "apply"}
 
 REFUSED_SUBCOMMANDS = {
     "proxy": "kubectl proxy would open a port on the server; it is not available here",
@@ -73,7 +97,7 @@ REFUSED_SUBCOMMANDS = {
     "taint": "nodes are shared by everyone; they are read-only here",
 }
 
-# Long flags (without dashes) that change identity or target, or touch host files or programs.
+# Refused with a specific reason (checked before the allow-list, so the message says why).
 IDENTITY_FLAGS = {
     "kubeconfig",
     "server",
@@ -97,6 +121,7 @@ IDENTITY_FLAGS = {
     "exec-command",
     "exec-arg",
     "exec-env",
+    "disable-compression",
 }
 HOST_FLAGS = {
     "cache-dir",
@@ -108,109 +133,198 @@ HOST_FLAGS = {
     "profile",
     "profile-output",
     "kuberc",
-    "kustomize",
     "output-directory",
+    "one-output",
+    "logtostderr",
+    "alsologtostderr",
+    "skip-headers",
 }
-FILE_FLAGS = {"filename", "from-file", "from-env-file", "cert", "key", "env-file"}
-SHORT_NAMES = {
-    "f": "filename",
-    "k": "kustomize",
-    "s": "server",
+PORT_FLAGS = {
+    "address",
+    "accept-hosts",
+    "accept-paths",
+    "reject-paths",
+    "www",
+    "www-prefix",
+    "api-prefix",
+    "unix-socket",
+    "disable-filter",
+}
+FILE_FLAGS = {"filename", "from-file", "from-env-file", "cert", "key", "env-file", "patch-file"}
+
+# The allowed flags and how pflag treats each: "bool" never takes the next word, "default"
+# (a flag with NoOptDefVal) takes a value only after "=", "value" takes "=v", the rest of a
+# short cluster, or the next word.
+FLAGS: dict[str, str] = {
+    # kubectl's global flags that are harmless here
+    "namespace": "value",
+    "request-timeout": "value",
+    "v": "value",
+    "match-server-version": "bool",
+    "warnings-as-errors": "bool",
+    "help": "bool",
+    # reading
+    "all-namespaces": "bool",
+    "output": "value",
+    "selector": "value",
+    "field-selector": "value",
+    "label-columns": "value",
+    "show-labels": "bool",
+    "show-kind": "bool",
+    "sort-by": "value",
+    "no-headers": "bool",
+    "watch": "bool",
+    "watch-only": "bool",
+    "output-watch-events": "bool",
+    "chunk-size": "value",
+    "ignore-not-found": "bool",
+    "template": "value",
+    "allow-missing-template-keys": "bool",
+    "raw": "value",
+    "show-events": "bool",
+    "show-managed-fields": "bool",
+    "subresource": "value",
+    "server-print": "bool",
+    "recursive": "bool",
+    "api-version": "value",
+    "list": "bool",
+    "minify": "bool",
+    "flatten": "bool",
+    "verbs": "value",
+    "api-group": "value",
+    "namespaced": "bool",
+    "cached": "bool",
+    # writing
+    "filename": "value",
+    "dry-run": "default",
+    "validate": "default",
+    "server-side": "bool",
+    "force-conflicts": "bool",
+    "field-manager": "value",
+    "record": "bool",
+    "save-config": "bool",
+    "overwrite": "bool",
+    "local": "bool",
+    "all": "bool",
+    "force": "bool",
+    "grace-period": "value",
+    "now": "bool",
+    "wait": "bool",
+    "cascade": "default",
+    "timeout": "value",
+    "for": "value",
+    "patch": "value",
+    "type": "value",
+    "patch-file": "value",
+    "resource-version": "value",
+    "current-replicas": "value",
+    "replicas": "value",
+    "image": "value",
+    "port": "value",
+    "target-port": "value",
+    "protocol": "value",
+    "name": "value",
+    "labels": "value",
+    "env": "value",
+    "from": "value",
+    "keys": "value",
+    "prefix": "bool",
+    "restart": "value",
+    "rm": "bool",
+    "stdin": "bool",
+    "tty": "bool",
+    "command": "bool",
+    "overrides": "value",
+    "image-pull-policy": "value",
+    "expose": "bool",
+    "annotations": "value",
+    "privileged": "bool",
+    "from-literal": "value",
+    "from-file": "value",
+    "from-env-file": "value",
+    "append-hash": "bool",
+    "cert": "value",
+    "key": "value",
+    "tcp": "value",
+    "node-port": "value",
+    "clusterip": "value",
+    "external-name": "value",
+    "class": "value",
+    "rule": "value",
+    "default-backend": "value",
+    "annotation": "value",
+    "schedule": "value",
+    "min": "value",
+    "max": "value",
+    "cpu-percent": "value",
+    "cpu": "value",
+    "limits": "value",
+    "requests": "value",
+    "containers": "value",
+    "resource": "value",
+    "to-revision": "value",
+    "revision": "value",
+    "external-ip": "value",
+    "session-affinity": "value",
+    "load-balancer-ip": "value",
+    "generator": "value",
+    "hard": "value",
+    "scopes": "value",
+    "serviceaccount": "value",
+    "role": "value",
+    "clusterrole": "value",
+    "group": "value",
+    "user-group": "value",
+    "duration": "value",
+    "audience": "value",
+    "bound-object-kind": "value",
+    "bound-object-name": "value",
+    "bound-object-uid": "value",
+    "min-available": "value",
+    "max-unavailable": "value",
+    "selector-flag": "value",
+    "env-file": "value",
+    # logs, exec, attach
+    "container": "value",
+    "follow": "bool",
+    "previous": "bool",
+    "tail": "value",
+    "since": "value",
+    "since-time": "value",
+    "timestamps": "bool",
+    "limit-bytes": "value",
+    "all-containers": "bool",
+    "max-log-requests": "value",
+    "ignore-errors": "bool",
+    "pod-running-timeout": "value",
+    "quiet": "bool",
+    "pod-logs": "bool",
+}
+SHORT: dict[str, str] = {
     "n": "namespace",
     "o": "output",
     "l": "selector",
-    "c": "container",
+    "f": "filename",
+    "A": "all-namespaces",
+    "R": "recursive",
+    "w": "watch",
     "L": "label-columns",
+    "c": "container",
+    "i": "stdin",
+    "t": "tty",
+    "r": "replicas",
     "e": "env",
     "p": "patch",
-    "r": "replicas",
+    "q": "quiet",
+    "h": "help",
     "v": "v",
+    "k": "kustomize",
+    "s": "server",
+    "a": "all",
 }
-# Short flags that take a value (all others in a cluster like -it are booleans).
-SHORT_WITH_VALUE = set(SHORT_NAMES)
-FILE_OUTPUTS = ("jsonpath-file", "go-template-file", "template-file", "custom-columns-file")
-# Long flags known to take a value, so the next word is skipped rather than read as a positional.
-LONG_WITH_VALUE = {
-    "namespace",
-    "output",
-    "selector",
-    "container",
-    "label-columns",
-    "env",
-    "patch",
-    "replicas",
-    "image",
-    "port",
-    "target-port",
-    "type",
-    "name",
-    "from-literal",
-    "from",
-    "field-selector",
-    "sort-by",
-    "template",
-    "timeout",
-    "for",
-    "request-timeout",
-    "to-revision",
-    "revision",
-    "since",
-    "tail",
-    "limit-bytes",
-    "since-time",
-    "restart",
-    "labels",
-    "overrides",
-    "dry-run",
-    "field-manager",
-    "grace-period",
-    "cascade",
-    "min",
-    "max",
-    "cpu-percent",
-    "cpu",
-    "memory",
-    "resource",
-    "containers",
-    "protocol",
-    "external-ip",
-    "session-affinity",
-    "cluster-ip",
-    "node-port",
-    "chunk-size",
-    "subresource",
-    "raw",
-    "v",
-    "duration",
-    "audience",
-    "bound-object-kind",
-    "bound-object-name",
-    "bound-object-uid",
-    "class",
-    "rule",
-    "default-backend",
-    "annotation",
-    "schedule",
-    "requests",
-    "limits",
-    "api-group",
-    "types",
-    "verbs",
-    "sort",
-    "current-replicas",
-    "resource-version",
-    "max-unavailable",
-    "min-available",
-    "pod-running-timeout",
-    "filename",
-    "from-file",
-    "from-env-file",
-    "cert",
-    "key",
-    "env-file",
-    "api-version",
-    "output-directory",
-}
+# Short letters that mean something else in one subcommand.
+SHORT_IN = {"logs": {"f": "follow", "p": "previous"}, "top": {"A": "all-namespaces"}}
+STREAMING_FLAGS = {"watch", "watch-only", "follow"}
 
 
 @dataclass
@@ -224,6 +338,7 @@ class KubectlCall:
     streaming: bool = False  # runs until interrupted (watch, follow, exec -it...)
     edit_target: list[str] = field(default_factory=list)  # `kubectl edit TYPE NAME`: the browser's editor
     forward: tuple[str, int] | None = None  # `kubectl port-forward POD PORT`: (pod, remote port)
+    flags: dict[str, list[str]] = field(default_factory=dict)  # name -> values given
 
 
 def check_path(value: str, label: str, workspace: set[str]) -> str:
@@ -243,42 +358,141 @@ def check_path(value: str, label: str, workspace: set[str]) -> str:
     return name
 
 
-def _file_value(flag: str, value: str, workspace: set[str]) -> str:
-    if flag == "from-file" and "=" in value:
-        value = value.split("=", 1)[1]  # --from-file=key=path
-    return check_path(value, f"--{flag}", workspace)
-
-
 def _check_flag(name: str, value: str | None, call: KubectlCall, workspace: set[str], shown: str) -> None:
     if name == "kustomize":
         raise Denied(f"{shown}: kustomize can read files outside the workspace; it is not available here")
     if name in IDENTITY_FLAGS:
         raise Denied(f"{shown} is not allowed: this terminal always uses your own sandbox credentials")
-    if name == "address":  # only proxy and port-forward have it: the address to listen on
-        raise Denied(f"{shown} is not allowed: it would open a port on the server")
     if name in HOST_FLAGS:
         raise Denied(f"{shown} is not allowed: it would read or write files on the server")
-    if name == "v" and value is not None and not value.isdigit():
+    if name in PORT_FLAGS:
+        raise Denied(f"{shown} is not allowed: it would open a port on the server")
+    if name not in FLAGS:
+        raise Denied(f"{shown}: this option is not available here (type `kubectl {call.subcommand} --help` for others)")
+    if name == "v" and not (value or "").isdigit():
         raise Denied(f"{shown}: the log level must be a number, e.g. -v=6")
-    if name == "output" and value and value.split("=", 1)[0] in FILE_OUTPUTS:
-        raise Denied(
-            f"{shown}: templates from files are not allowed; "
-            "put the template inline, e.g. -o jsonpath='{.metadata.name}'"
-        )
+    if name in ("output", "template") and value and "file" in value.lower():
+        example = "-o jsonpath='{.metadata.name}'"
+        raise Denied(f"{shown}: templates from files are not allowed; put the template inline, e.g. {example}")
     if name in FILE_FLAGS:
-        if value is None:
-            raise Denied(f"{shown} needs a file name")
-        call.files.append(_file_value(name, value, workspace))
-    if name in ("watch", "watch-only", "follow"):
+        if name == "from-file" and value and "=" in value:
+            value = value.split("=", 1)[1]  # --from-file=key=path
+        call.files.append(check_path(value or "", f"--{name}", workspace))
+    if name in STREAMING_FLAGS and value in (None, "true"):
         call.streaming = True
-    if name in ("stdin", "tty"):
+    if name in ("stdin", "tty") and value in (None, "true"):
         call.interactive = True
+        call.streaming = True
+    call.flags.setdefault(name, []).append(value or "")
 
 
-def _forward_target(positionals: list[str], args: list[str]) -> tuple[str, int]:
+def _kind(name: str) -> str:
+    return FLAGS.get(name, "value")
+
+
+def check(args: list[str], workspace: set[str]) -> KubectlCall:
+    """Check kubectl's arguments (without the leading "kubectl"). Raises Denied."""
+    if not args:
+        raise Denied("which kubectl command? e.g. `kubectl get pods` (type `help` for more)")
+    if args[0].startswith("-"):
+        if args[0] in ("-h", "--help"):
+            return KubectlCall(subcommand="help")
+        name = args[0].lstrip("-").partition("=")[0].replace("_", "-")
+        name = SHORT.get(name, name)
+        if name in IDENTITY_FLAGS | HOST_FLAGS | PORT_FLAGS | {"kustomize"}:
+            _check_flag(name, None, KubectlCall(subcommand=""), workspace, args[0].partition("=")[0])
+        raise Denied("put the command first, then its options, e.g. `kubectl get pods -n NAMESPACE`")
+    call = KubectlCall(subcommand=args[0])
+    if call.subcommand in REFUSED_SUBCOMMANDS:
+        raise Denied(f"kubectl {call.subcommand}: {REFUSED_SUBCOMMANDS[call.subcommand]}")
+    if call.subcommand not in CHILDREN:
+        raise Denied(f"kubectl {call.subcommand}: unknown or not available here; try `kubectl help`")
+    rest = args[1:]
+    if call.subcommand == "apply" and rest[:1] == ["edit-last-applied"]:
+        raise Denied("kubectl apply edit-last-applied needs an editor on the server; it is not available here")
+    children = CHILDREN[call.subcommand]
+    if children is not None:
+        first = rest[0] if rest else None
+        if first is not None and not first.startswith("-"):
+            if first not in children:
+                allowed = ", ".join(sorted(children))
+                raise Denied(f"kubectl {call.subcommand} {first} is not available here; allowed: {allowed}")
+            call.child = first
+            rest = rest[1:]
+        elif call.subcommand not in FLAGS_INSTEAD_OF_CHILD:
+            raise Denied(f"kubectl {call.subcommand} needs one of: {', '.join(sorted(children))}")
+    shorts = {**SHORT, **SHORT_IN.get(call.subcommand, {})}
+
+    positionals: list[str] = []
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        i += 1
+        if arg == "--":
+            break  # the rest is the container's command (exec, run)
+        if arg.startswith("--") and len(arg) > 2:
+            raw_name, eq, inline = arg[2:].partition("=")
+            name = raw_name.replace("_", "-")  # kubectl normalises flag names this way
+            value: str | None = inline if eq else None
+            if not eq and _kind(name) == "value" and name in FLAGS:
+                value = rest[i] if i < len(rest) else ""
+                i += 1
+            _check_flag(name, value, call, workspace, f"--{raw_name}")
+        elif arg.startswith("-") and len(arg) > 1:
+            cluster = arg[1:]
+            j = 0
+            while j < len(cluster):
+                letter = cluster[j]
+                j += 1
+                if letter not in shorts:
+                    raise Denied(f"-{letter}: this option is not available here")
+                name = shorts[letter]
+                if _kind(name) == "value" or name in IDENTITY_FLAGS or name == "kustomize":
+                    if j < len(cluster):  # -nfoo, -n=foo, -n= (an empty value)
+                        value = cluster[j + 1 :] if cluster[j] == "=" else cluster[j:]
+                    else:
+                        value = rest[i] if i < len(rest) else ""
+                        i += 1
+                    _check_flag(name, value, call, workspace, f"-{letter}")
+                    break
+                if j < len(cluster) and cluster[j] == "=":  # -w=false
+                    _check_flag(name, cluster[j + 1 :], call, workspace, f"-{letter}")
+                    break
+                _check_flag(name, None, call, workspace, f"-{letter}")
+        else:
+            positionals.append(arg)
+
+    _check_subcommand(call, positionals, args)
+    return call
+
+
+def _check_subcommand(call: KubectlCall, positionals: list[str], args: list[str]) -> None:
+    if call.subcommand == "cluster-info" and positionals:
+        raise Denied("kubectl cluster-info dump is not available here; plain `kubectl cluster-info` works")
+    if call.subcommand == "apply" and call.child is None and positionals:
+        raise Denied(f"kubectl apply {positionals[0]} is not available here; apply a file with -f NAME")
+    if call.subcommand == "config" and ("raw" in call.flags or "flatten" in call.flags):
+        raise Denied("kubectl config view --raw would print your credentials; plain `kubectl config view` works")
+    if call.subcommand == "rollout" and call.child == "status":
+        call.streaming = True
+    if call.subcommand == "port-forward":
+        call.forward = _forward_target(positionals, call)
+    if call.subcommand == "edit":
+        if call.files:
+            raise Denied(
+                "to edit a workspace file, open it in the editor tab; `kubectl edit TYPE NAME` edits an object"
+            )
+        if not positionals:
+            raise Denied("which object? e.g. `kubectl edit deployment petclinic`")
+        if "output" in call.flags:
+            raise Denied("kubectl edit here always opens YAML in the editor tab; leave out -o")
+        call.edit_target = positionals
+
+
+def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, int]:
     """`port-forward [pod/]NAME [LOCAL:]REMOTE`: the pod and the port on it."""
     usage = "usage: kubectl port-forward POD PORT, e.g. kubectl port-forward petclinic 8080"
-    if any(a in ("-n", "--namespace") or a.startswith(("--namespace=", "-n=")) for a in args):
+    if "namespace" in call.flags:
         raise Denied("port-forward works in your own namespace only; leave out -n")
     if len(positionals) != 2:
         raise Denied(usage)
@@ -290,97 +504,3 @@ def _forward_target(positionals: list[str], args: list[str]) -> tuple[str, int]:
     if not remote.isdigit() or not 1 <= int(remote) <= 65535 or not name:
         raise Denied(usage)
     return name, int(remote)
-
-
-def check(args: list[str], workspace: set[str]) -> KubectlCall:
-    """Check kubectl's arguments (without the leading "kubectl"). Raises Denied."""
-    positionals: list[str] = []
-    call = KubectlCall(subcommand="")
-    i = 0
-    # `logs -f` means follow and `logs -p` previous: booleans there, values elsewhere.
-    subcommand_hint = next((a for a in args if not a.startswith("-")), "")
-    bool_shorts = {"f", "p"} if subcommand_hint == "logs" else set()
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg == "--":
-            break  # the rest is the container's command (exec, run)
-        if arg.startswith("--") and len(arg) > 2:
-            name, eq, value = arg[2:].partition("=")
-            if not eq:
-                value_or_none: str | None = None
-                if name in LONG_WITH_VALUE and i < len(args):
-                    value_or_none = args[i]
-                    i += 1
-            else:
-                value_or_none = value
-            if name == "follow" or (name == "watch" and value_or_none in (None, "true")):
-                call.streaming = True
-            _check_flag(name, value_or_none, call, workspace, f"--{name}")
-        elif arg.startswith("-") and len(arg) > 1:
-            cluster = arg[1:]
-            j = 0
-            while j < len(cluster):
-                short = cluster[j]
-                j += 1
-                if short in SHORT_WITH_VALUE and short not in bool_shorts:
-                    value = cluster[j:]
-                    if value.startswith("="):
-                        value = value[1:]
-                    if not value:
-                        if i < len(args):
-                            value = args[i]
-                            i += 1
-                        else:
-                            value = ""
-                    _check_flag(SHORT_NAMES[short], value or None, call, workspace, f"-{short}")
-                    break
-                if short in ("w", "f"):  # -w watch, logs -f follow
-                    call.streaming = True
-                elif short in ("i", "t"):
-                    call.interactive = True
-                    call.streaming = True
-        else:
-            positionals.append(arg)
-
-    if not positionals:
-        raise Denied("which kubectl command? e.g. `kubectl get pods` (type `help` for more)")
-    call.subcommand = positionals[0]
-    if call.subcommand in REFUSED_SUBCOMMANDS:
-        raise Denied(f"kubectl {call.subcommand}: {REFUSED_SUBCOMMANDS[call.subcommand]}")
-    if call.subcommand not in ALLOWED:
-        raise Denied(f"kubectl {call.subcommand}: unknown or not available here; try `kubectl help`")
-    if call.subcommand == "apply" and len(positionals) > 1 and positionals[1] == "edit-last-applied":
-        raise Denied("kubectl apply edit-last-applied needs an editor on the server; it is not available here")
-    children = ALLOWED[call.subcommand]
-    if children is not None:
-        call.child = positionals[1] if len(positionals) > 1 else None
-        if call.child is None and call.subcommand not in OPTIONAL_CHILD:
-            raise Denied(f"kubectl {call.subcommand} needs one of: {', '.join(sorted(children))}")
-        if call.child is not None and call.child not in children:
-            raise Denied(
-                f"kubectl {call.subcommand} {call.child} is not available here; allowed: {', '.join(sorted(children))}"
-            )
-    if call.subcommand == "config" and any(a.split("=")[0] in ("--raw", "--flatten") for a in args):
-        raise Denied(
-            "kubectl config view --raw/--flatten would print your credentials; plain `kubectl config view` works"
-        )
-    if call.subcommand == "rollout" and call.child is None and len(positionals) > 1:
-        call.child = positionals[1]
-    if call.subcommand == "rollout" and len(positionals) > 1 and positionals[1] == "status":
-        call.streaming = True
-    if call.subcommand in ("exec", "attach", "run") and call.interactive:
-        call.streaming = True
-    if call.subcommand == "port-forward":
-        call.forward = _forward_target(positionals[1:], args)
-    if call.subcommand == "edit":
-        if call.files:
-            raise Denied(
-                "to edit a workspace file, open it in the editor tab; `kubectl edit TYPE NAME` edits an object"
-            )
-        if len(positionals) < 2:
-            raise Denied("which object? e.g. `kubectl edit deployment petclinic`")
-        if any(a.split("=")[0] in ("-o", "--output") or a.startswith("-o") for a in args):
-            raise Denied("kubectl edit here always opens YAML in the editor tab; leave out -o")
-        call.edit_target = positionals[1:]
-    return call
