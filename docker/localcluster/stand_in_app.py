@@ -16,7 +16,7 @@ PORT = 18080
 
 
 class StandIn(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802  (the http.server API)
+    def do_GET(self) -> None:
         body = (
             "<!doctype html><title>Stand-in application</title>"
             "<h1>Hello from the local cluster's stand-in application</h1>"
@@ -32,9 +32,9 @@ class StandIn(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_HEAD = do_GET  # noqa: N815
+    do_HEAD = do_GET
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: this is a demo server
 
 

@@ -46,6 +46,12 @@ def _origin(scope: dict[str, Any]) -> str:
     return f"{scheme}://{host}" if host else ""
 
 
+MAX_SESSIONS_PER_USER = 4
+# Open terminal sessions per user id in this process: a student cannot open tabs without limit,
+# each holding a kubectl of its own.
+_open: dict[int, int] = {}
+
+
 class TerminalHandler:
     def __init__(self, consumer: SandboxConsumer) -> None:
         self.consumer = consumer
@@ -93,7 +99,19 @@ class TerminalHandler:
             return
         if self.session is None or self.session.sandbox.pk != sandbox.pk:
             if self.session:
-                await self.session.close()
+                await self._end_session()
+            user_id = self.consumer.user.pk
+            if _open.get(user_id, 0) >= MAX_SESSIONS_PER_USER:
+                await self.consumer.send_json(
+                    {
+                        "type": "terminal.output",
+                        "data": f"\x1b[31mYou have {MAX_SESSIONS_PER_USER} terminals open "
+                        "already; close one (another tab) and try again.\x1b[0m\r\n",
+                    }
+                )
+                await self.consumer.send_json({"type": "terminal.exit", "status": 2})
+                return
+            _open[user_id] = _open.get(user_id, 0) + 1
             self.session = Session(self.consumer.user, sandbox)
             self.session.resize(*self.size)
             self.session.notify = self.consumer.send_json
@@ -117,4 +135,11 @@ class TerminalHandler:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self.task
         if self.session:
-            await self.session.close()
+            await self._end_session()
+
+    async def _end_session(self) -> None:
+        assert self.session is not None  # noqa: S101  (called with a session)
+        user_id = self.consumer.user.pk
+        _open[user_id] = max(0, _open.get(user_id, 1) - 1)
+        await self.session.close()
+        self.session = None

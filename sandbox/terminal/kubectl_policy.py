@@ -189,6 +189,7 @@ FLAGS: dict[str, str] = {
     "api-version": "value",
     "list": "bool",
     "minify": "bool",
+    "client": "bool",
     "flatten": "bool",
     "verbs": "value",
     "api-group": "value",

@@ -6,16 +6,18 @@ Why each piece (see shared notes on what kubectl can do to its host):
 - HOME is private per session, so ~/.kube/cache and ~/.kube/config are never shared;
 - KUBECONFIG is the student's own (a short-lived token for their namespace), never ours;
 - no KUBE_EDITOR, EDITOR or KUBECTL_EXTERNAL_DIFF, and kuberc is off;
-- as root, kubectl runs as `nobody`, which cannot read the platform's files even if a flag
-  slipped past the policy.
+- as root, each session's kubectl runs as a user id of its own (from SESSION_UIDS, no login,
+  no home), which can read neither the platform's files nor another session's token, even if a
+  flag slipped past the policy; the session's folder and files belong to root, readable by the
+  session's group only, so nothing the student's kubectl does can make root write elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import resource
+import secrets
 import shutil
 import stat
 from dataclasses import dataclass
@@ -23,7 +25,6 @@ from pathlib import Path
 
 from sandbox.cluster.tools import kubectl as kubectl_path
 
-UNPRIVILEGED = "nobody"
 # Only root can write here, so nobody can plant a binary that root would then start.
 SHARED_BIN = Path("/usr/local/lib/k8s-sandbox/bin")
 
@@ -38,16 +39,33 @@ class Identity:
         return self.uid != os.geteuid()
 
 
+# Ids no account uses on Debian (they stop well below a million); one per live session.
+SESSION_UIDS = range(2_000_000, 3_000_000)
+
+
 def identity() -> Identity:
-    if os.geteuid() == 0:
-        entry = pwd.getpwnam(UNPRIVILEGED)
-        return Identity(entry.pw_uid, entry.pw_gid)
-    return Identity(os.geteuid(), os.getegid())
+    """A fresh, unused user and group id for a session when we can switch ids (root), else ours."""
+    if os.geteuid() != 0:
+        return Identity(os.geteuid(), os.getegid())
+    busy = {st.st_uid for st in _process_stats()}
+    while True:
+        uid = secrets.choice(SESSION_UIDS)
+        if uid not in busy:
+            return Identity(uid, uid)
+
+
+def _process_stats() -> list[os.stat_result]:
+    stats = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stats.append(entry.stat())
+    return stats
 
 
 def executable(ident: Identity) -> str:
-    """kubectl, at a path the (possibly unprivileged) user can execute. The build cache usually
-    lives under /root, which `nobody` cannot enter, so root copies the binary out once."""
+    """kubectl, at a path the session's user can execute. The build cache usually lives under
+    /root, which other users cannot enter, so root copies the binary out once."""
     source = Path(kubectl_path())
     if not ident.drop:
         return str(source)
@@ -87,3 +105,40 @@ def apply_limits(pid: int) -> None:
         # The process may already have ended, or the platform forbid it: the other guards remain.
         with contextlib.suppress(OSError):
             resource.prlimit(pid, limit, (value, value))
+
+
+SESSION_PREFIX = "k8s-terminal-"
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def write_for_group(path: Path, text: str, ident: Identity) -> None:
+    """Write a file that the session's user may read and nobody else, atomically, in a folder
+    the session's user cannot write to (so there is no symlink to follow)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o640 if ident.drop else 0o600)
+    try:
+        if ident.drop:
+            os.fchown(fd, 0, ident.gid)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def sweep_stale_sessions(folder: str) -> None:
+    """Remove the folders of sessions that ended without cleaning up (a killed server)."""
+    import shutil
+    import time
+
+    cutoff = time.time() - STALE_AFTER_SECONDS
+    for entry in Path(folder).glob(f"{SESSION_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def exit_status(returncode: int | None) -> int:
+    """A shell-style status: killed by signal N becomes 128+N (130 for Ctrl-C)."""
+    if returncode is None:
+        return 1
+    return 128 - returncode if returncode < 0 else returncode

@@ -92,12 +92,22 @@ class Session:
         self.history: list[str] = []
         self.cols, self.rows = 80, 24
         self.ident = process.identity()
-        self.root = Path(tempfile.mkdtemp(prefix="k8s-terminal-"))
+        process.sweep_stale_sessions(tempfile.gettempdir())
+        # root/ (ours, 0711) holds the kubeconfig (ours, group-readable), work/ (ours, group-
+        # readable: the workspace copy) and home/ (the session user's: kubectl's cache). We never
+        # write into a folder the session user can write to, so a symlink planted there by the
+        # student's kubectl can never redirect one of our writes.
+        self.root = Path(tempfile.mkdtemp(prefix=process.SESSION_PREFIX))
+        self.root.chmod(0o711)
         self.home, self.work, self.empty = self.root / "home", self.root / "work", self.root / "empty-path"
         for folder in (self.home, self.work, self.empty):
             folder.mkdir()
-        self._own(self.root, self.home, self.work, self.empty)
-        self.kubeconfig = self.home / "kubeconfig"
+        self.work.chmod(0o750)
+        self.home.chmod(0o700)
+        if self.ident.drop:
+            os.chown(self.home, self.ident.uid, self.ident.gid)
+            os.chown(self.work, 0, self.ident.gid)
+        self.kubeconfig = self.root / "kubeconfig"
         self._token_at = 0.0
         self._procs: set[asyncio.subprocess.Process] = set()
         self._master: int | None = None  # the PTY of the running interactive command
@@ -108,6 +118,7 @@ class Session:
         self._interrupted = False
         self._materialized: dict[str, str] | None = None  # what the work directory holds now
         self._bookkeeping: set[asyncio.Task[None]] = set()
+        self._kill_timer: asyncio.TimerHandle | None = None  # Ctrl-C's follow-up SIGKILL
 
     # --- public API -----------------------------------------------------------------------
     async def run_line(self, text: str, sink: Sink) -> int:
@@ -139,11 +150,17 @@ class Session:
         except OutputLimit:
             status, outcome, reason = 125, CommandAudit.Outcome.INTERRUPTED, "output limit"
             await sink.write(f"\r\n{RED}stopped: the command printed more than the output limit{RESET}\r\n".encode())
+        except asyncio.CancelledError:  # the student went away mid-command: still audited
+            self._record(text, CommandAudit.Outcome.INTERRUPTED, 130, "disconnected", started, began)
+            raise
         except Exception as exc:  # reported to the student and logged; the session must survive it
             log.exception("terminal command failed to start")
             status, outcome, reason = 126, CommandAudit.Outcome.FAILED, type(exc).__name__
             await sink.write(f"{RED}could not run the command: {_describe(exc)}{RESET}\r\n".encode())
         finally:
+            if self._kill_timer is not None:  # never let Ctrl-C's timer hit the next command
+                self._kill_timer.cancel()
+                self._kill_timer = None
             await self._stop_all()
         self._record(text, outcome, status, reason, started, began)
         return status
@@ -157,11 +174,14 @@ class Session:
             return
         for proc in list(self._procs):
             _signal_group(proc, signal.SIGINT)
-        asyncio.get_running_loop().call_later(3, self._kill_remaining)
+        if self._kill_timer is None:
+            self._kill_timer = asyncio.get_running_loop().call_later(3, self._kill_remaining)
 
     def feed(self, data: bytes) -> None:
-        """Keystrokes while a command runs (exec -it, attach, run -i) go to its terminal."""
-        if self._master is not None:
+        """Keystrokes while an interactive command runs (exec -it, attach, run -i) go to its
+        terminal. The write never blocks: what a full terminal cannot take is dropped, rather
+        than stalling the event loop that serves everyone."""
+        if self._master is not None and self._interactive:
             with contextlib.suppress(OSError):
                 os.write(self._master, data)
 
@@ -180,13 +200,10 @@ class Session:
         # A fresh token when the last is half-way to expiring; files as saved right now.
         if time.monotonic() - self._token_at > settings.SANDBOX_TOKEN_MINUTES * 30:
             text = await sync_to_async(credentials.student_kubeconfig)(self.sandbox)
-            self.kubeconfig.write_text(text)
-            self.kubeconfig.chmod(0o600)
-            self._own(self.kubeconfig)
+            process.write_for_group(self.kubeconfig, text, self.ident)
             self._token_at = time.monotonic()
         if contents != self._materialized:
-            owner = (self.ident.uid, self.ident.gid) if self.ident.drop else None
-            workspace.materialize(contents, self.work, owner=owner)
+            workspace.materialize(contents, self.work, ident=self.ident)
             self._materialized = contents
 
     async def _run_plan(self, plan: policy.Plan, sink: Sink) -> int:
@@ -233,6 +250,7 @@ class Session:
             proc = await self._spawn(step.argv, stdin=slave, stdout=slave, stderr=slave)
         finally:
             os.close(slave)
+        os.set_blocking(master, False)
         self._master, self._interactive = master, step.call.interactive
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[bytes] = asyncio.Queue()
@@ -250,7 +268,7 @@ class Session:
         try:
             while data := await chunks.get():
                 await out.write(data)
-            return await proc.wait()
+            return process.exit_status(await proc.wait())
         finally:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(master)
@@ -265,10 +283,17 @@ class Session:
         proc = await self._spawn(
             argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        stdout, stderr = await proc.communicate()
+        assert proc.stdout is not None  # noqa: S101  (PIPE above)
+        assert proc.stderr is not None  # noqa: S101
+        stdout = await proc.stdout.read(workspace.MAX_FILE_BYTES + 1)
+        stderr = await proc.stderr.read(64 * 1024)
+        await proc.wait()
+        if len(stdout) > workspace.MAX_FILE_BYTES:
+            await out.write(f"{RED}the object is too large to edit here; use kubectl patch{RESET}\r\n".encode())
+            return 1
         if proc.returncode:
             await out.write(stderr.replace(b"\n", b"\r\n"))
-            return proc.returncode
+            return process.exit_status(proc.returncode)
         target = "-".join(step.call.edit_target).replace("/", "-").lower()
         name = ("edit-" + "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in target))[:59] + ".yaml"
         try:
@@ -308,7 +333,7 @@ class Session:
                 if upstream is not None:
                     background.append(asyncio.create_task(_feed(proc, upstream)))
                 background.append(asyncio.create_task(_copy_stderr(proc, out)))
-                upstream = _lines_of(proc)
+                upstream = _lines_of(proc, self.limits.bytes_per_command)
                 statuses.append(proc.wait)
             elif isinstance(step, policy.ToolStep):
                 upstream, status = _tool_stream(step.tool, upstream)
@@ -332,7 +357,7 @@ class Session:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-        return await statuses[-1]()
+        return process.exit_status(await statuses[-1]())
 
     async def _builtin(self, step: policy.BuiltinStep) -> AsyncIterator[str]:
         if step.name == "help":
@@ -368,17 +393,18 @@ class Session:
                 _signal_group(proc, signal.SIGKILL)
 
     async def _stop_all(self) -> None:
+        """Kill whatever is left of the line and reap it. Unread output is drained first: a
+        process whose pipe is full and unread is never reported finished by asyncio."""
         for proc in list(self._procs):
             if proc.returncode is None:
                 _signal_group(proc, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                await proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(stream.read(), timeout=2)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(proc.wait(), timeout=5)
         self._procs.clear()
-
-    def _own(self, *paths: Path) -> None:
-        if self.ident.drop:
-            for path in paths:
-                os.chown(path, self.ident.uid, self.ident.gid)
 
     def _record(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
         """Audit the line and mark the sandbox active, in the background: the student's prompt
@@ -430,10 +456,27 @@ def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
-async def _lines_of(proc: asyncio.subprocess.Process) -> AsyncIterator[str]:
+MAX_LINE = 64 * 1024
+
+
+async def _lines_of(proc: asyncio.subprocess.Process, limit: int) -> AsyncIterator[str]:
+    """kubectl's output as lines for the text tools. Read in chunks (a line longer than
+    MAX_LINE is cut, not fatal) and counted, so a pipeline cannot read without bound either."""
     assert proc.stdout is not None  # noqa: S101  (spawned with stdout=PIPE)
-    while line := await proc.stdout.readline():
-        yield line.decode(errors="replace").rstrip("\r\n")
+    pending, total = b"", 0
+    while chunk := await proc.stdout.read(65536):
+        total += len(chunk)
+        if total > limit:
+            raise OutputLimit
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line[:MAX_LINE].decode(errors="replace").rstrip("\r")
+        if len(pending) > MAX_LINE:
+            yield pending[:MAX_LINE].decode(errors="replace") + " …"
+            pending = b""
+    if pending:
+        yield pending[:MAX_LINE].decode(errors="replace").rstrip("\r")
 
 
 async def _feed(proc: asyncio.subprocess.Process, lines: AsyncIterator[str]) -> None:
@@ -449,8 +492,8 @@ async def _feed(proc: asyncio.subprocess.Process, lines: AsyncIterator[str]) -> 
 
 async def _copy_stderr(proc: asyncio.subprocess.Process, out: Throttle) -> None:
     assert proc.stderr is not None  # noqa: S101  (spawned with stderr=PIPE)
-    while line := await proc.stderr.readline():
-        await out.write(line.rstrip(b"\r\n") + b"\r\n")
+    while chunk := await proc.stderr.read(65536):
+        await out.write(chunk.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
 
 
 def _tool_stream(
@@ -465,6 +508,9 @@ def _tool_stream(
     async def body() -> int:
         try:
             return int(await tool(upstream, emit))
+        except Denied as exc:  # e.g. grep's pattern took too long: say so, in the output
+            await queue.put(f"{RED}{exc.message}{RESET}")
+            return 2
         finally:
             await queue.put(None)
 

@@ -9,8 +9,12 @@ pipe, accept only the flags listed, and stream line by line where that makes sen
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+import regex
 
 from sandbox.terminal.errors import Denied
 
@@ -20,6 +24,7 @@ Emit = Callable[[str], Awaitable[None]]
 Tool = Callable[[Lines | None, Emit], Awaitable[int]]
 
 MAX_BUFFERED_LINES = 100_000
+MATCH_SECONDS = 0.05  # per line, for grep
 
 
 @dataclass(frozen=True)
@@ -76,27 +81,41 @@ def grep(args: list[str]) -> Tool:
     if not opts.operands:
         raise Denied("grep needs a pattern, e.g. `kubectl get pods | grep web`")
     pattern = opts.operands[0]
-    flags = re.IGNORECASE if "i" in opts.flags else 0
-    source = re.escape(pattern) if "F" in opts.flags else _basic_to_python(pattern, extended="E" in opts.flags)
+    flags = regex.IGNORECASE if "i" in opts.flags else 0
+    source = regex.escape(pattern) if "F" in opts.flags else _basic_to_python(pattern, extended="E" in opts.flags)
     if "w" in opts.flags:
         source = rf"\b(?:{source})\b"
     try:
-        regex = re.compile(source, flags)
-    except re.error as exc:
-        raise Denied(f"grep: invalid pattern {pattern!r} ({exc.msg})") from None
+        compiled = regex.compile(source, flags)
+    except regex.error as exc:
+        raise Denied(f"grep: invalid pattern {pattern!r} ({exc})") from None
+
+    def search(line: str) -> Any:
+        # The `regex` module can give up: a pattern such as (a|aa)+$ would otherwise backtrack
+        # for minutes and freeze the server's event loop, which serves every student.
+        try:
+            return compiled.search(line, timeout=MATCH_SECONDS)
+        except TimeoutError:
+            raise Denied(f"grep: the pattern {pattern!r} takes too long to match; simplify it") from None
+
+    def matches(line: str) -> list[str]:
+        try:
+            return [m.group(0) for m in compiled.finditer(line, timeout=MATCH_SECONDS)]
+        except TimeoutError:
+            raise Denied(f"grep: the pattern {pattern!r} takes too long to match; simplify it") from None
 
     async def run(lines: Lines | None, emit: Emit) -> int:
         matched = 0
         number = 0
         async for line in _require(lines, "grep"):
             number += 1
-            hit = regex.search(line)
+            hit = search(line)
             if bool(hit) == ("v" in opts.flags):
                 continue
             matched += 1
             if "c" in opts.flags:
                 continue
-            text = "\n".join(m.group(0) for m in regex.finditer(line)) if "o" in opts.flags and hit else line
+            text = "\n".join(matches(line)) if "o" in opts.flags and hit else line
             await emit(f"{number}:{text}" if "n" in opts.flags else text)
         if "c" in opts.flags:
             await emit(str(matched))
@@ -145,12 +164,10 @@ def tail(args: list[str]) -> Tool:
     limit = _count("tail", opts.values.get("n", "10"))
 
     async def run(lines: Lines | None, emit: Emit) -> int:
-        kept: list[str] = []
+        kept: deque[str] = deque(maxlen=limit)
         async for line in _require(lines, "tail"):
             kept.append(line)
-            if len(kept) > limit:
-                kept.pop(0)
-        for line in kept[len(kept) - limit :] if limit else []:
+        for line in kept:
             await emit(line)
         return 0
 

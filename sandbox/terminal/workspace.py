@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from django.db import transaction
 from sandbox.models import Sandbox
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.models import WorkspaceFile
+from sandbox.terminal.process import Identity, write_for_group
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 50
@@ -58,14 +58,10 @@ def files(sandbox: Sandbox) -> dict[str, str]:
     return dict(WorkspaceFile.objects.filter(sandbox=sandbox).values_list("name", "content"))
 
 
-def materialize(contents: dict[str, str], directory: Path, *, owner: tuple[int, int] | None) -> None:
-    """Make `directory` hold exactly these files (regular files only, written by us, so there is
-    nothing for a student to turn into a symlink to the host)."""
+def materialize(contents: dict[str, str], directory: Path, *, ident: Identity) -> None:
+    """Make `directory` (ours; the session's user may only read it) hold exactly these files."""
     for entry in directory.iterdir():
         if entry.is_file() or entry.is_symlink():
             entry.unlink()
     for name, content in contents.items():
-        path = directory / validate_name(name)
-        path.write_text(content)
-        if owner is not None:
-            os.chown(path, *owner)
+        write_for_group(directory / validate_name(name), content, ident)

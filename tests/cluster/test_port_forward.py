@@ -27,7 +27,8 @@ STAND_IN = Path(__file__).resolve().parents[2] / "docker" / "localcluster" / "st
 def stand_in() -> Iterator[None]:
     """The stand-in application kwok forwards every pod port to (see kwokctl.yaml)."""
     spec = importlib.util.spec_from_file_location("stand_in_app", STAND_IN)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     try:

@@ -96,6 +96,7 @@ def test_it_refuses_the_line_with_a_clear_message(fragment: str, line: str) -> N
         "kubectl apply -f petclinic-pod.yml --dry-run=server -o yaml",
         "kubectl logs -f -p petclinic -c app",
         "kubectl get pods -w=false",
+        "kubectl version --client",
         "kubectl get pods -v=6",
         "kubectl set env deployment/x --from=configmap/app-config",
         "kubectl create secret generic s --from-literal=SPRING_DATASOURCE_URL=jdbc:mysql://mysql:3306/petclinic",
