@@ -115,7 +115,9 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A read timeout above channels-redis's 5 s blocking pop: with redis-py 8 the default
+            # made every idle WebSocket's receive fail after 5 s (tests/cluster/test_channel_layer.py).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}]},
         }
     }
 

@@ -42,10 +42,13 @@ def forward(request: HttpRequest, pod: str, port: int, path: str = "") -> HttpRe
         raise PermissionDenied
     if not _NAME.match(pod) or len(pod) > 253 or not 1 <= port <= 65535:
         return _message(404, "No such pod or port.")
+    query = request.META.get("QUERY_STRING", "")
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in path + query):  # no request splitting
+        return _message(400, "The address contains characters that cannot be forwarded.")
     sandbox = lifecycle.live_sandbox(request.user)
     if sandbox is None or sandbox.state != State.READY:
         return _message(409, "Start your sandbox first.")
-    target = "/" + path + (f"?{request.META['QUERY_STRING']}" if request.META.get("QUERY_STRING") else "")
+    target = "/" + path + (f"?{query}" if query else "")
     raw = (
         f"{request.method} {target} HTTP/1.1\r\nHost: {pod}:{port}\r\nConnection: close\r\n"
         f"User-Agent: k8s-sandbox-forward\r\nAccept: {request.headers.get('Accept', '*/*')}\r\n\r\n"

@@ -323,6 +323,9 @@ SHORT: dict[str, str] = {
     "s": "server",
     "a": "all",
 }
+# Flags whose kind differs in one subcommand (checked against kubectl's --help by
+# tests/cluster/test_kubectl_flags.py, for every allowed subcommand).
+KIND_IN = {("top", "containers"): "bool", ("set", "prefix"): "value", ("config", "raw"): "bool"}
 # Short letters that mean something else in one subcommand.
 SHORT_IN = {"logs": {"f": "follow", "p": "previous"}, "top": {"A": "all-namespaces"}}
 STREAMING_FLAGS = {"watch", "watch-only", "follow"}
@@ -387,8 +390,17 @@ def _check_flag(name: str, value: str | None, call: KubectlCall, workspace: set[
     call.flags.setdefault(name, []).append(value or "")
 
 
-def _kind(name: str) -> str:
-    return FLAGS.get(name, "value")
+def _kind(name: str, subcommand: str = "") -> str:
+    return KIND_IN.get((subcommand, name)) or FLAGS.get(name, "value")
+
+
+def _next_value(rest: list[str], i: int, shown: str) -> str:
+    """A value taken from the next word. pflag takes it whatever it is, but no value a lesson
+    needs starts with '-': refusing those stops any flag from hiding behind a misread one."""
+    value = rest[i] if i < len(rest) else ""
+    if value.startswith("-") and value != "-":  # "-" alone is standard input (-f -)
+        raise Denied(f"{shown} needs a value, e.g. {shown}=VALUE")
+    return value
 
 
 def check(args: list[str], workspace: set[str]) -> KubectlCall:
@@ -435,8 +447,8 @@ def check(args: list[str], workspace: set[str]) -> KubectlCall:
             raw_name, eq, inline = arg[2:].partition("=")
             name = raw_name.replace("_", "-")  # kubectl normalises flag names this way
             value: str | None = inline if eq else None
-            if not eq and _kind(name) == "value" and name in FLAGS:
-                value = rest[i] if i < len(rest) else ""
+            if not eq and _kind(name, call.subcommand) == "value" and name in FLAGS:
+                value = _next_value(rest, i, f"--{raw_name}")
                 i += 1
             _check_flag(name, value, call, workspace, f"--{raw_name}")
         elif arg.startswith("-") and len(arg) > 1:
@@ -448,11 +460,11 @@ def check(args: list[str], workspace: set[str]) -> KubectlCall:
                 if letter not in shorts:
                     raise Denied(f"-{letter}: this option is not available here")
                 name = shorts[letter]
-                if _kind(name) == "value" or name in IDENTITY_FLAGS or name == "kustomize":
+                if _kind(name, call.subcommand) == "value" or name in IDENTITY_FLAGS or name == "kustomize":
                     if j < len(cluster):  # -nfoo, -n=foo, -n= (an empty value)
                         value = cluster[j + 1 :] if cluster[j] == "=" else cluster[j:]
                     else:
-                        value = rest[i] if i < len(rest) else ""
+                        value = _next_value(rest, i, f"-{letter}")
                         i += 1
                     _check_flag(name, value, call, workspace, f"-{letter}")
                     break

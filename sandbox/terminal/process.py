@@ -20,6 +20,7 @@ import resource
 import secrets
 import shutil
 import stat
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +100,9 @@ def apply_limits(pid: int) -> None:
     """Set right after the start (a preexec function is unsafe in a threaded server)."""
     for limit, value in (
         (resource.RLIMIT_CORE, 0),
+        # Processes and threads of the session's user (kubectl's Go runtime uses a few dozen):
+        # with a user id per session this caps anything a command could start.
+        (resource.RLIMIT_NPROC, 256),
         (resource.RLIMIT_NOFILE, 256),
         (resource.RLIMIT_FSIZE, 64 * 1024 * 1024),  # kubectl writes only its small discovery cache
     ):
@@ -135,6 +139,26 @@ def sweep_stale_sessions(folder: str) -> None:
         with contextlib.suppress(OSError):
             if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def kill_everything_of(ident: Identity) -> None:
+    """End every process running as the session's own user id: whatever a command may have
+    left behind (a process in a new session escapes the process-group kill)."""
+    kill = shutil.which("kill", path="/usr/bin:/bin")  # a system binary the session's user can run
+    if not ident.drop or kill is None:
+        return
+    subprocess.run(
+        [kill, "-9", "-1"],  # procps kill: signal 9 to pid -1, every process this user may signal
+        user=ident.uid,
+        group=ident.gid,
+        extra_groups=[],
+        env={},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=10,
+        check=False,
+    )
 
 
 def exit_status(returncode: int | None) -> int:

@@ -254,20 +254,32 @@ class Session:
         self._master, self._interactive = master, step.call.interactive
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        # Read no faster than the throttle passes output on: past PTY_BACKLOG unsent bytes we
+        # stop reading, so kubectl blocks on its terminal instead of filling our memory.
+        state = {"queued": 0, "read": 0, "paused": False}
 
         def readable() -> None:
             try:
                 data = os.read(master, 65536)
             except OSError:  # EIO: every writer has closed the terminal
                 data = b""
+            state["read"] += len(data)
+            state["queued"] += len(data)
             chunks.put_nowait(data)
             if not data:
                 loop.remove_reader(master)
+            elif state["queued"] > PTY_BACKLOG or state["read"] > self.limits.bytes_per_command:
+                loop.remove_reader(master)
+                state["paused"] = True
 
         loop.add_reader(master, readable)
         try:
             while data := await chunks.get():
+                state["queued"] -= len(data)
                 await out.write(data)
+                if state["paused"] and state["queued"] < PTY_BACKLOG // 4:
+                    state["paused"] = False
+                    loop.add_reader(master, readable)
             return process.exit_status(await proc.wait())
         finally:
             with contextlib.suppress(ValueError, OSError):
@@ -405,6 +417,7 @@ class Session:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), timeout=5)
         self._procs.clear()
+        await asyncio.to_thread(process.kill_everything_of, self.ident)
 
     def _record(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
         """Audit the line and mark the sandbox active, in the background: the student's prompt
@@ -457,6 +470,7 @@ def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:
 
 
 MAX_LINE = 64 * 1024
+PTY_BACKLOG = 1024 * 1024
 
 
 async def _lines_of(proc: asyncio.subprocess.Process, limit: int) -> AsyncIterator[str]:

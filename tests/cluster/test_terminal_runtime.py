@@ -175,3 +175,43 @@ def test_it_limits_how_many_terminals_one_student_keeps_open(make_sandbox: MakeS
             await tab.disconnect()
 
     run_async(scenario)
+
+
+def test_it_caps_a_flood_of_output_without_holding_it_in_memory(make_sandbox: MakeSandbox) -> None:
+    import resource
+
+    from sandbox.terminal.session import Limits
+
+    sandbox, _ = make_sandbox()
+    owner = User.objects.get(sandboxes=sandbox)
+    flood = "kubectl get ns default -o go-template='{{range 100000}}{{range 100000}}AAAAAAAAAAAAAAAA{{end}}{{end}}'"
+
+    async def scenario() -> tuple[int, str, int]:
+        session = Session(owner, sandbox, Limits(bytes_per_command=4 * 1024 * 1024))
+        out = Collect()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            status = await asyncio.wait_for(session.run_line(flood, out), timeout=120)
+        finally:
+            await session.close()
+        grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        return status, out.text[-300:], grown_kib
+
+    status, tail, grown_kib = run_async(scenario)
+    assert status == 125
+    assert "output limit" in tail
+    assert grown_kib < 200 * 1024  # the backlog is bounded: no gigabyte of queued output
+
+
+def test_it_ends_processes_a_command_left_behind() -> None:
+    import subprocess
+
+    from sandbox.terminal import process
+
+    ident = process.identity()
+    if not ident.drop:  # one user for everything: there is nothing of a session's own to end
+        process.kill_everything_of(ident)
+        return
+    stray = subprocess.Popen(["sleep", "60"], user=ident.uid, group=ident.gid, extra_groups=[], start_new_session=True)
+    process.kill_everything_of(ident)
+    assert stray.wait(timeout=10) == -9
