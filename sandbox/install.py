@@ -15,7 +15,7 @@ from sandbox.cluster.tools import write_private
 from sandbox.credentials import render_kubeconfig
 
 
-def install(timeout: float = 30.0) -> Path:
+def install(timeout: float = 90.0) -> Path:
     """Create the shared objects, the operator and the checker; write their kubeconfigs to
     settings.CLUSTER_KUBECONFIG and CLUSTER_CHECKER_KUBECONFIG. Returns the operator's path."""
     with k8s.as_admin():

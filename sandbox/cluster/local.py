@@ -51,6 +51,8 @@ class LocalCluster:
             self._create()
         self._kubectl("apply", "-f", str(LOCALCLUSTER_DIR / "nodes.yaml"))
         self._kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
+        # The controllers are up once the ServiceAccount controller has made `default`.
+        self._kubectl("wait", "--for=create", "serviceaccount/default", "-n", "default", "--timeout=120s")
         self._write_kubeconfig()
         _say(f"ready in {time.monotonic() - started:.1f}s; kubeconfig: {self.kubeconfig}")
 
