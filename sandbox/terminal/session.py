@@ -192,6 +192,10 @@ class Session:
 
     async def close(self) -> None:
         await self._stop_all()
+        # Anything still running as this session's user (only possible if a command escaped its
+        # process group) ends with the session. Not after every line: that would add a process
+        # start to every command's round trip.
+        await asyncio.to_thread(process.kill_everything_of, self.ident)
         await asyncio.gather(*self._bookkeeping, return_exceptions=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -417,7 +421,6 @@ class Session:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), timeout=5)
         self._procs.clear()
-        await asyncio.to_thread(process.kill_everything_of, self.ident)
 
     def _record(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
         """Audit the line and mark the sandbox active, in the background: the student's prompt

@@ -39,9 +39,11 @@ from django.test import Client  # noqa: E402
 from sandbox import credentials, lifecycle, provisioning  # noqa: E402
 from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from sandbox.terminal.handlers import MAX_SESSIONS_PER_USER  # noqa: E402
 from tests.processes import start_daphne, stop  # noqa: E402
 
 PORT = 18765
+TERMINALS = 50
 
 
 def rss_kib(pid: int) -> int:
@@ -165,7 +167,9 @@ async def watchers(cookies: list[str], namespaces: list[str], seconds: float, se
 
 def main() -> None:
     call_command("migrate", verbosity=0)
-    students = [new_student(f"term{i}") for i in range(5)]
+    # A student may keep MAX_SESSIONS_PER_USER terminals open: spread 50 over enough students.
+    per_student = MAX_SESSIONS_PER_USER
+    students = [new_student(f"term{i}") for i in range(-(-TERMINALS // per_student))]
     env = {**os.environ, "CHANNEL_LAYER": "memory", "LOG_LEVEL": "WARNING"}
     server = start_daphne(PORT, env)
     try:
@@ -173,7 +177,7 @@ def main() -> None:
             handle.write(credentials.student_kubeconfig(students[0][1]))
             handle.flush()
             asyncio.run(round_trip(students[0][2], handle.name, rounds=20))
-        cookies = [cookie for _, _, cookie in students for _ in range(10)]
+        cookies = [cookie for _, _, cookie in students for _ in range(per_student)][:TERMINALS]
         asyncio.run(watchers(cookies, [s.namespace for _, s, _ in students], seconds=30, server_pid=server.pid))
     finally:
         stop(server)
