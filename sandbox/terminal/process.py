@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import shutil
 import stat
@@ -82,8 +81,15 @@ def executable(ident: Identity) -> str:
     return str(target)
 
 
+KUBECTL_MEMORY = 1024 * 1024 * 1024
+
+
 def environment(home: Path, kubeconfig: Path, empty_path: Path, cols: int, rows: int) -> dict[str, str]:
     return {
+        # Collect garbage well before the hard memory limit set by limited().
+        "GOMEMLIMIT": str(KUBECTL_MEMORY // 2),
+        # When the cap is hit, say "out of memory", not a thousand lines of goroutines.
+        "GOTRACEBACK": "none",
         "HOME": str(home),
         "PATH": str(empty_path),
         "KUBECONFIG": str(kubeconfig),
@@ -96,19 +102,26 @@ def environment(home: Path, kubeconfig: Path, empty_path: Path, cols: int, rows:
     }
 
 
-def apply_limits(pid: int) -> None:
-    """Set right after the start (a preexec function is unsafe in a threaded server)."""
-    for limit, value in (
-        (resource.RLIMIT_CORE, 0),
-        # Processes and threads of the session's user (kubectl's Go runtime uses a few dozen):
-        # with a user id per session this caps anything a command could start.
-        (resource.RLIMIT_NPROC, 256),
-        (resource.RLIMIT_NOFILE, 256),
-        (resource.RLIMIT_FSIZE, 64 * 1024 * 1024),  # kubectl writes only its small discovery cache
-    ):
-        # The process may already have ended, or the platform forbid it: the other guards remain.
-        with contextlib.suppress(OSError):
-            resource.prlimit(pid, limit, (value, value))
+def limited(argv: list[str], ident: Identity) -> list[str]:
+    """`argv` started through util-linux's prlimit, which lowers its own limits and then execs
+    it: setting the limits of a running process of another user needs CAP_SYS_RESOURCE, which
+    a container often lacks (seen here), and a preexec function is unsafe in a threaded server."""
+    prlimit = shutil.which("prlimit", path="/usr/bin:/bin")
+    if prlimit is None:
+        raise FileNotFoundError("prlimit (util-linux) is required to start kubectl with limits")
+    limits = [
+        "--core=0",
+        "--nofile=256",
+        # Memory: a Go template can double a string in a loop; one line could otherwise take the
+        # machine's memory (Go maps its heap, which RLIMIT_DATA counts).
+        f"--data={KUBECTL_MEMORY}",
+        f"--fsize={64 * 1024 * 1024}",  # kubectl writes only its small discovery cache
+    ]
+    if ident.drop:
+        # Processes and threads of the session's own user (kubectl's Go runtime uses a few dozen);
+        # only with a user of its own: otherwise it would count the server's threads too.
+        limits.append("--nproc=256")
+    return [prlimit, *limits, "--", *argv]
 
 
 SESSION_PREFIX = "k8s-terminal-"

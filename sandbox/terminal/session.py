@@ -234,16 +234,10 @@ class Session:
         kwargs: dict[str, Any] = {}
         if self.ident.drop:
             kwargs = {"user": self.ident.uid, "group": self.ident.gid, "extra_groups": []}
+        program, *arguments = process.limited([process.executable(self.ident), *argv[1:]], self.ident)
         proc = await asyncio.create_subprocess_exec(
-            process.executable(self.ident),
-            *argv[1:],
-            env=env,
-            cwd=self.work,
-            start_new_session=True,
-            **streams,
-            **kwargs,
+            program, *arguments, env=env, cwd=self.work, start_new_session=True, **streams, **kwargs
         )
-        process.apply_limits(proc.pid)
         self._procs.add(proc)
         return proc
 
@@ -301,8 +295,11 @@ class Session:
         )
         assert proc.stdout is not None  # noqa: S101  (PIPE above)
         assert proc.stderr is not None  # noqa: S101
-        stdout = await proc.stdout.read(workspace.MAX_FILE_BYTES + 1)
-        stderr = await proc.stderr.read(64 * 1024)
+        # Both pipes at once, each to its end or its cap: reading one while kubectl is blocked
+        # writing the other would wait forever.
+        stdout, stderr = await asyncio.gather(
+            _read_capped(proc.stdout, workspace.MAX_FILE_BYTES + 1), _read_capped(proc.stderr, 64 * 1024)
+        )
         await proc.wait()
         if len(stdout) > workspace.MAX_FILE_BYTES:
             await out.write(f"{RED}the object is too large to edit here; use kubectl patch{RESET}\r\n".encode())
@@ -446,6 +443,15 @@ class Session:
         self._bookkeeping.add(task)
         task.add_done_callback(self._bookkeeping.discard)
         task.add_done_callback(_log_failure)
+
+
+async def _read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
+    """Read to the end, keeping at most `cap` bytes (the rest is read and dropped)."""
+    kept = b""
+    while chunk := await stream.read(65536):
+        if len(kept) < cap:
+            kept += chunk[: cap - len(kept)]
+    return kept
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -9,6 +9,7 @@ pipe, accept only the flags listed, and stream line by line where that makes sen
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ Tool = Callable[[Lines | None, Emit], Awaitable[int]]
 
 MAX_BUFFERED_LINES = 100_000
 MATCH_SECONDS = 0.05  # per line, for grep
+MATCH_BUDGET = 2.0  # per command, all lines together
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,20 @@ def grep(args: list[str]) -> Tool:
     except regex.error as exc:
         raise Denied(f"grep: invalid pattern {pattern!r} ({exc})") from None
 
+    spent = [0.0]  # matching time of this command: the event loop is shared by every student
+
     def search(line: str) -> Any:
         # The `regex` module can give up: a pattern such as (a|aa)+$ would otherwise backtrack
         # for minutes and freeze the server's event loop, which serves every student.
+        started = time.perf_counter()
         try:
             return compiled.search(line, timeout=MATCH_SECONDS)
         except TimeoutError:
             raise Denied(f"grep: the pattern {pattern!r} takes too long to match; simplify it") from None
+        finally:
+            spent[0] += time.perf_counter() - started
+            if spent[0] > MATCH_BUDGET:
+                raise Denied(f"grep: the pattern {pattern!r} takes too long to match; simplify it")
 
     def matches(line: str) -> list[str]:
         try:

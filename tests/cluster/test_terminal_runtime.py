@@ -215,3 +215,27 @@ def test_it_ends_processes_a_command_left_behind() -> None:
     stray = subprocess.Popen(["sleep", "60"], user=ident.uid, group=ident.gid, extra_groups=[], start_new_session=True)
     process.kill_everything_of(ident)
     assert stray.wait(timeout=10) == -9
+
+
+def test_it_stops_a_template_that_would_eat_the_servers_memory(make_sandbox: MakeSandbox) -> None:
+    sandbox, _ = make_sandbox()
+    double = '{{$x = printf "%s%s%s%s" $x $x $x $x}}'
+    line = (
+        "kubectl create configmap x --from-literal=a=b --dry-run=client -o "
+        f"'go-template={{{{$x := \"aaaaaaaaaaaaaaaa\"}}}}{double * 14}{{{{len $x}}}}'"
+    )
+    [(status, text)] = run_lines(sandbox, line)  # 16 * 4**14 bytes = 4 GiB, over kubectl's 1 GiB cap
+    assert status != 0
+    assert "4294967296" not in text
+
+
+def test_it_opens_a_large_object_in_the_editor(make_sandbox: MakeSandbox, kubectl: Any) -> None:
+    sandbox, _ = make_sandbox()
+    workspace.save(sandbox, "big.txt", "z" * 130_000)
+    [(created, _), (status, text)] = run_lines(
+        sandbox, "kubectl create configmap big --from-file=big.txt", "kubectl edit configmap big"
+    )
+    assert created == 0
+    assert status == 0, text
+    assert "Opened edit-configmap-big.yaml" in text
+    assert len(workspace.files(sandbox)["edit-configmap-big.yaml"]) > 130_000
