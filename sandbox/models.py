@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -60,22 +59,8 @@ class Sandbox(models.Model):
     def __str__(self) -> str:
         return self.namespace
 
-    @property
-    def is_live(self) -> bool:
-        return self.state in LIVE_STATES
-
-    @property
-    def in_pool(self) -> bool:
-        return self.owner_id is None and self.is_live
-
     def all_namespaces(self) -> list[str]:
         return [self.namespace, *(f"{self.namespace}-{suffix}" for suffix in self.extra_namespaces)]
-
-    def idle_deadline(self) -> datetime | None:
-        if self.last_activity_at is None:
-            return None
-        deadline: datetime = self.last_activity_at + timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
-        return deadline
 
     def as_status(self) -> dict[str, Any]:
         """What the student's page shows; never a token or another user's data."""

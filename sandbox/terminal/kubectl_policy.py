@@ -283,7 +283,6 @@ FLAGS: dict[str, str] = {
     "bound-object-uid": "value",
     "min-available": "value",
     "max-unavailable": "value",
-    "selector-flag": "value",
     "env-file": "value",
     # logs, exec, attach
     "container": "value",

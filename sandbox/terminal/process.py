@@ -20,6 +20,7 @@ import secrets
 import shutil
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,11 +143,15 @@ def write_for_group(path: Path, text: str, ident: Identity) -> None:
     os.replace(tmp, path)
 
 
-def sweep_stale_sessions(folder: str) -> None:
-    """Remove the folders of sessions that ended without cleaning up (a killed server)."""
-    import shutil
-    import time
+_swept: list[bool] = []
 
+
+def sweep_stale_sessions(folder: str) -> None:
+    """Remove the folders of sessions that ended without cleaning up (a killed server).
+    Once per process: a new session need not scan the temporary folder again."""
+    if _swept:
+        return
+    _swept.append(True)
     cutoff = time.time() - STALE_AFTER_SECONDS
     for entry in Path(folder).glob(f"{SESSION_PREFIX}*"):
         with contextlib.suppress(OSError):

@@ -31,12 +31,11 @@ django.setup()
 
 import websockets  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
-from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
 
-from sandbox import k8s, lifecycle, provisioning  # noqa: E402
+from sandbox import k8s, provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from tests.bench.students import signed_in_student  # noqa: E402
 from tests.processes import start_daphne, start_watcher, stop  # noqa: E402
 
 PORT = 18766
@@ -61,19 +60,6 @@ def api_connections(pid: int, port: int) -> int:
         for line in out.splitlines()
         if f"pid={pid}," in line and f":{port} " in line.replace(f":{port}\t", f":{port} ")
     )
-
-
-def students() -> list[tuple[Sandbox, str]]:
-    made = []
-    for i in range(SANDBOXES):
-        user = User.objects.create_user(f"live{i}-{time.monotonic_ns()}")
-        sandbox = lifecycle.create_sandbox(user, enqueue=False)
-        provisioning.provision(sandbox.pk)
-        sandbox.refresh_from_db()
-        client = Client()
-        client.force_login(user)
-        made.append((sandbox, f"sessionid={client.cookies['sessionid'].value}"))
-    return made
 
 
 async def main_async(made: list[tuple[Sandbox, str]], watcher_pid: int, api_port: int) -> None:
@@ -148,7 +134,7 @@ async def main_async(made: list[tuple[Sandbox, str]], watcher_pid: int, api_port
 def main() -> None:
     call_command("migrate", verbosity=0)
     print(f"provisioning {SANDBOXES} sandboxes…", flush=True)
-    made = students()
+    made = [signed_in_student(f"live{i}") for i in range(SANDBOXES)]
     env = {**os.environ, "CHANNEL_LAYER": "redis", "LOG_LEVEL": "WARNING"}
     server = start_daphne(PORT, env)
     watcher = start_watcher(env)

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,14 +31,13 @@ django.setup()
 
 import websockets  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.test import Client  # noqa: E402
 
-from sandbox import credentials, lifecycle, provisioning  # noqa: E402
+from sandbox import credentials, provisioning  # noqa: E402
 from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
 from sandbox.terminal.handlers import MAX_SESSIONS_PER_USER  # noqa: E402
+from tests.bench.students import signed_in_student  # noqa: E402
 from tests.processes import start_daphne, stop  # noqa: E402
 
 PORT = 18765
@@ -60,18 +58,6 @@ def rss_kib(pid: int) -> int:
 
 def server_rss(pid: int) -> int:
     return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0])
-
-
-def new_student(name: str) -> tuple[User, Sandbox, str]:
-    user = User.objects.create_user(f"{name}-{time.monotonic_ns()}")
-    sandbox = lifecycle.create_sandbox(user, enqueue=False)
-    provisioning.provision(sandbox.pk)
-    sandbox.refresh_from_db()
-    client = Client()
-    client.force_login(user)
-    cookie = SimpleCookie()
-    cookie["sessionid"] = client.cookies["sessionid"].value
-    return user, sandbox, f"sessionid={client.cookies['sessionid'].value}"
 
 
 async def run_line(ws: websockets.ClientConnection, line: str) -> float:
@@ -169,16 +155,16 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     # A student may keep MAX_SESSIONS_PER_USER terminals open: spread 50 over enough students.
     per_student = MAX_SESSIONS_PER_USER
-    students = [new_student(f"term{i}") for i in range(-(-TERMINALS // per_student))]
+    students = [signed_in_student(f"term{i}") for i in range(-(-TERMINALS // per_student))]
     env = {**os.environ, "CHANNEL_LAYER": "memory", "LOG_LEVEL": "WARNING"}
     server = start_daphne(PORT, env)
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".kubeconfig") as handle:
-            handle.write(credentials.student_kubeconfig(students[0][1]))
+            handle.write(credentials.student_kubeconfig(students[0][0]))
             handle.flush()
-            asyncio.run(round_trip(students[0][2], handle.name, rounds=20))
-        cookies = [cookie for _, _, cookie in students for _ in range(per_student)][:TERMINALS]
-        asyncio.run(watchers(cookies, [s.namespace for _, s, _ in students], seconds=30, server_pid=server.pid))
+            asyncio.run(round_trip(students[0][1], handle.name, rounds=20))
+        cookies = [cookie for _, cookie in students for _ in range(per_student)][:TERMINALS]
+        asyncio.run(watchers(cookies, [s.namespace for s, _ in students], seconds=30, server_pid=server.pid))
     finally:
         stop(server)
         for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
