@@ -160,6 +160,14 @@ SANDBOX_TOKEN_MINUTES = env_int("SANDBOX_TOKEN_MINUTES", 60, minimum=10)
 SANDBOX_NODEPORT_RANGE = env_str("SANDBOX_NODEPORT_RANGE", "30100-32767")
 SANDBOX_SWEEP_SECONDS = env_int("SANDBOX_SWEEP_SECONDS", 60, minimum=5)
 
+# Lessons: where their folders are, the registry their images come from ("" = Docker Hub, as in
+# the article), and whether pages reload a lesson whose files changed (development).
+LESSONS_DIR = BASE_DIR / env_str("LESSONS_DIR", "lessons/content")  # relative to the project
+LESSONS_IMAGE_REGISTRY = env_str("LESSONS_IMAGE_REGISTRY", "")
+LESSONS_RELOAD = env_bool("LESSONS_RELOAD", DEBUG)
+# How long after the last change in a sandbox its open lesson is checked again.
+LESSONS_CHECK_DEBOUNCE_MS = env_int("LESSONS_CHECK_DEBOUNCE_MS", 400, minimum=0)
+
 CELERY_BEAT_SCHEDULE = {
     "sandbox-lifecycle": {"task": "sandbox.tasks.sweep", "schedule": float(SANDBOX_SWEEP_SECONDS)},
 }

@@ -1,0 +1,119 @@
+"""Lesson CI: prove a lesson can be completed. For each lesson, a fresh sandbox; for each
+step, its checks must fail first, then its solution runs through the same terminal Session a
+student types into, and the checks must pass within the step's wait_seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import User
+
+from lessons import engine, templating
+from lessons.models import Lesson, Step
+from sandbox import lifecycle, provisioning
+from sandbox.models import Sandbox
+from sandbox.terminal.session import Session
+
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class StepReport:
+    key: str
+    seconds: float
+    ok: bool
+    problem: str = ""
+
+
+@dataclass
+class LessonReport:
+    slug: str
+    steps: list[StepReport] = field(default_factory=list)
+    seconds: float = 0.0
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and all(step.ok for step in self.steps)
+
+
+class Transcript:
+    """The terminal's output, kept for the report when a line fails."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    async def write(self, data: bytes) -> None:
+        self.data += data[: 64 * 1024]
+
+    def text(self) -> str:
+        return self.data.decode(errors="replace").replace("\r\n", "\n")[-2000:]
+
+
+async def run_lines(user: User, sandbox: Sandbox, lines: list[str]) -> str:
+    """Run lines in one terminal session; '' when all succeed, else what went wrong."""
+    session = Session(user, sandbox)
+    try:
+        for line in lines:
+            transcript = Transcript()
+            status = await session.run_line(line, transcript)
+            if status != 0:
+                return f"`{line}` exited with {status}:\n{transcript.text()}"
+    finally:
+        await session.close()
+    return ""
+
+
+def run_step(user: User, sandbox: Sandbox, step: Step) -> StepReport:
+    started = time.monotonic()
+    before = engine.step_failures(step, sandbox)
+    if not before:
+        return StepReport(step.key, time.monotonic() - started, False, "its checks passed before the solution ran")
+    lines = [templating.render(line, engine.context(sandbox)) for line in step.solution]
+    problem = asyncio.run(run_lines(user, sandbox, lines))
+    if problem:
+        return StepReport(step.key, time.monotonic() - started, False, problem)
+    deadline = time.monotonic() + step.wait_seconds
+    while True:
+        failures = engine.step_failures(step, sandbox)
+        if not failures:
+            return StepReport(step.key, time.monotonic() - started, True)
+        if time.monotonic() > deadline:
+            return StepReport(
+                step.key,
+                time.monotonic() - started,
+                False,
+                f"checks still failing {step.wait_seconds}s after the solution: " + " | ".join(failures),
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def run_lesson(lesson: Lesson, *, on_step: Callable[[StepReport], None] | None = None) -> LessonReport:
+    started = time.monotonic()
+    report = LessonReport(lesson.slug)
+    user = User.objects.create_user(f"lesson-ci-{uuid.uuid4().hex[:10]}")
+    needs = lesson.needs or {}
+    sandbox = lifecycle.create_sandbox(
+        user, size=needs.get("size"), extra_namespaces=list(needs.get("extra_namespaces") or []), enqueue=False
+    )
+    try:
+        if not provisioning.provision(sandbox.pk):
+            report.problem = "the sandbox could not be provisioned"
+            return report
+        sandbox.refresh_from_db()
+        engine.seed_files(lesson, sandbox, overwrite=True)
+        for step in lesson.steps.all():
+            step_report = run_step(user, sandbox, step)
+            report.steps.append(step_report)
+            if on_step:
+                on_step(step_report)
+            if not step_report.ok:
+                break
+    finally:
+        provisioning.destroy(sandbox.pk)
+        report.seconds = time.monotonic() - started
+    return report

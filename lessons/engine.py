@@ -1,0 +1,231 @@
+"""A student's progress through a lesson: starting it (a sandbox that fits, the lesson's files
+in the workspace), checking the current step, hints, skip, reset. Plain functions over the
+database and the cluster; the WebSocket handler and the views are thin layers over these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from lessons import checks, templating
+from lessons.models import Lesson, Step, StepProgress
+from sandbox import k8s, lifecycle, provisioning
+from sandbox.models import Sandbox, State
+from sandbox.terminal import workspace
+from sandbox.terminal.models import CommandAudit
+
+MAX_AUDIT_LINES = 500
+
+
+def context(sandbox: Sandbox) -> dict[str, Any]:
+    return {
+        "namespace": sandbox.namespace,
+        "node_port": sandbox.node_port or "",
+        "registry": templating.registry_prefix(settings.LESSONS_IMAGE_REGISTRY),
+    }
+
+
+@dataclass
+class ClusterWorld:
+    """What checks see: the sandbox's objects, read with the checker's read-only identity,
+    each kind listed once per evaluation; and the lines the terminal ran successfully."""
+
+    sandbox: Sandbox
+    cache: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return self.sandbox.namespace
+
+    @property
+    def namespaces(self) -> list[str]:
+        return self.sandbox.all_namespaces()
+
+    def objects(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        key = (kind, namespace)
+        if key not in self.cache:
+            with k8s.as_checker():
+                self.cache[key], _ = k8s.list_raw(kind, field_selector=f"metadata.namespace={namespace}")
+        return self.cache[key]
+
+    def ran_lines(self) -> list[str]:
+        rows = CommandAudit.objects.filter(
+            sandbox=self.sandbox, outcome=CommandAudit.Outcome.RAN, exit_status=0
+        ).values_list("line", flat=True)
+        return list(rows[:MAX_AUDIT_LINES])
+
+
+def step_failures(step: Step, sandbox: Sandbox, world: ClusterWorld | None = None) -> list[str]:
+    """What is still missing for this step (empty: done), in the active language."""
+    world = world or ClusterWorld(sandbox)
+    ctx = context(sandbox)
+    failures = []
+    for check in step.checks:
+        result = checks.evaluate(templating.render_data(check, ctx), world)
+        if not result.ok:
+            failures.append(result.message)
+    return failures
+
+
+def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
+    needs = lesson.needs or {}
+    return sandbox.size == needs.get("size", sandbox.size) and set(needs.get("extra_namespaces") or []) <= set(
+        sandbox.extra_namespaces
+    )
+
+
+def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox | None, bool]:
+    """Make sure the student has a sandbox this lesson can use, with the lesson's files.
+    Returns (sandbox, fits). A sandbox that does not fit is replaced only when asked: that
+    removes everything in it."""
+    sandbox = lifecycle.live_sandbox(user)
+    if sandbox is not None and not fits(lesson, sandbox):
+        if not replace:
+            return sandbox, False
+        provisioning.destroy(sandbox.pk)
+        sandbox = None
+    if sandbox is None:
+        needs = lesson.needs or {}
+        if needs.get("extra_namespaces") or needs.get("size", settings.SANDBOX_DEFAULT_SIZE) != settings.SANDBOX_DEFAULT_SIZE:
+            sandbox = lifecycle.create_sandbox(
+                user, size=needs.get("size"), extra_namespaces=list(needs.get("extra_namespaces") or [])
+            )
+        else:
+            sandbox = lifecycle.start(user)
+    seed_files(lesson, sandbox, overwrite=False)
+    return sandbox, True
+
+
+def seed_files(lesson: Lesson, sandbox: Sandbox, *, overwrite: bool) -> None:
+    ctx = context(sandbox)
+    existing = set(workspace.files(sandbox))
+    for name, content in (lesson.files or {}).items():
+        if overwrite or name not in existing:
+            workspace.save(sandbox, name, templating.render(content, ctx))
+
+
+def _progress(user: User, lesson: Lesson) -> dict[int, StepProgress]:
+    return {p.step_id: p for p in StepProgress.objects.filter(user=user, step__lesson=lesson)}
+
+
+def current_step(user: User, lesson: Lesson) -> Step | None:
+    done = set(
+        StepProgress.objects.filter(user=user, step__lesson=lesson, done_at__isnull=False).values_list("step_id", flat=True)
+    )
+    return next((step for step in lesson.steps.all() if step.pk not in done), None)
+
+
+def check(user: User, lesson: Lesson, sandbox: Sandbox) -> None:
+    """Evaluate the current step; when it passes, mark it done and go on to the next, until a
+    step is not done yet (its failures are kept for the page) or the lesson is complete."""
+    if sandbox.state not in (State.READY,):
+        return
+    world = ClusterWorld(sandbox)
+    now = timezone.now()
+    while (step := current_step(user, lesson)) is not None:
+        failures = step_failures(step, sandbox, world)
+        progress, _ = StepProgress.objects.get_or_create(user=user, step=step)
+        progress.checked_at = now
+        progress.failures = failures
+        progress.updated_at = now
+        if failures:
+            progress.save()
+            return
+        progress.done_at = now
+        progress.save()
+
+
+def state(user: User, lesson: Lesson) -> dict[str, Any]:
+    """What the lesson page shows, in the active language: each step's status, what its last
+    check said, and the hints revealed so far."""
+    progress = _progress(user, lesson)
+    steps = []
+    current_found = False
+    for step in lesson.steps.all():
+        row = progress.get(step.pk)
+        if row and row.done_at:
+            status = "skipped" if row.skipped else "done"
+        elif not current_found:
+            status, current_found = "current", True
+        else:
+            status = "pending"
+        shown = row.hints_shown if row else 0
+        steps.append(
+            {
+                "key": step.key,
+                "status": status,
+                "failures": (row.failures if row and status == "current" else []),
+                "hints": [_text(h) for h in step.hints[:shown]],
+                "more_hints": shown < len(step.hints),
+            }
+        )
+    return {"type": "lesson.state", "lesson": lesson.slug, "steps": steps, "complete": not current_found}
+
+
+def _text(value: dict[str, str]) -> str:
+    from django.utils.translation import get_language
+
+    return value.get(get_language() or "en") or value["en"]
+
+
+def _step(lesson: Lesson, key: object) -> Step | None:
+    if not isinstance(key, str):
+        return None
+    return lesson.steps.filter(key=key).first()
+
+
+def reveal_hint(user: User, lesson: Lesson, key: object) -> bool:
+    step = _step(lesson, key)
+    if step is None:
+        return False
+    with transaction.atomic():
+        progress, _ = StepProgress.objects.select_for_update().get_or_create(user=user, step=step)
+        if progress.hints_shown < len(step.hints):
+            progress.hints_shown += 1
+            progress.save(update_fields=["hints_shown"])
+    return True
+
+
+def skip(user: User, lesson: Lesson, key: object, sandbox: Sandbox) -> list[str]:
+    """The solution's lines for the terminal to run; the step is marked as skipped, and turns
+    complete when its checks pass, like any other."""
+    step = _step(lesson, key)
+    if step is None:
+        return []
+    progress, _ = StepProgress.objects.get_or_create(user=user, step=step)
+    progress.skipped = True
+    progress.save(update_fields=["skipped"])
+    ctx = context(sandbox)
+    return [templating.render(line, ctx) for line in step.solution]
+
+
+def reset_step(user: User, lesson: Lesson, key: object, sandbox: Sandbox) -> list[str]:
+    """Forget this step and the ones after it; returns the step's undo lines for the terminal."""
+    step = _step(lesson, key)
+    if step is None:
+        return []
+    StepProgress.objects.filter(user=user, step__lesson=lesson, step__position__gte=step.position).delete()
+    ctx = context(sandbox)
+    return [templating.render(line, ctx) for line in step.undo]
+
+
+def reset_lesson(user: User, lesson: Lesson, sandbox: Sandbox | None) -> None:
+    """Start over: no progress, an empty namespace, the lesson's files as they were handed out."""
+    StepProgress.objects.filter(user=user, step__lesson=lesson).delete()
+    if sandbox is not None and sandbox.state == State.READY:
+        with transaction.atomic():
+            lifecycle.request_reset(sandbox)
+        seed_files(lesson, sandbox, overwrite=True)
+
+
+def completed_counts(user: User) -> dict[int, int]:
+    """Steps done per lesson id, for the lesson list."""
+    counts: dict[int, int] = {}
+    for lesson_id in StepProgress.objects.filter(user=user, done_at__isnull=False).values_list("step__lesson_id", flat=True):
+        counts[lesson_id] = counts.get(lesson_id, 0) + 1
+    return counts
