@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class LessonsConfig(AppConfig):
     name = "lessons"
     verbose_name = "Lessons"
+
+    def ready(self) -> None:
+        from lessons.realtime import LessonHandler
+        from sandbox.realtime.consumer import register_handler
+
+        # lesson.* messages on the sandbox page's socket.
+        register_handler("lesson", LessonHandler)

@@ -22,8 +22,10 @@ MISSING = object()
 
 
 class World(Protocol):
-    namespace: str
-    namespaces: list[str]
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def namespaces(self) -> list[str]: ...
 
     def objects(self, kind: str, namespace: str) -> list[Raw]: ...
     def ran_lines(self) -> list[str]: ...
@@ -101,7 +103,7 @@ def _what(body: Raw) -> str:
         return f"{body['kind']} {body['name']}"
     if body.get("selector"):
         return f"{body['kind']} ({_describe_selector(body['selector'])})"
-    return body["kind"]
+    return str(body["kind"])
 
 
 def check_exists(body: Raw, namespace: str, world: World) -> Result:
@@ -126,9 +128,11 @@ def value_at(obj: Any, path: str) -> Any:
             current = current[arg] if isinstance(current, list) and arg < len(current) else MISSING
         else:
             key, expected = arg
-            matches = [i for i in current if isinstance(i, dict) and str(i.get(key)) == expected] if isinstance(
-                current, list
-            ) else []
+            matches = (
+                [i for i in current if isinstance(i, dict) and str(i.get(key)) == expected]
+                if isinstance(current, list)
+                else []
+            )
             current = matches[0] if matches else MISSING
         if current is MISSING:
             return MISSING
@@ -161,9 +165,7 @@ def check_field(body: Raw, namespace: str, world: World) -> Result:
         found = any(_text(v) == needle for v in value) if isinstance(value, list) else needle in _text(value)
         if found:
             return PASS
-        return fail(
-            _("%(what)s: %(path)s does not contain %(expected)s.") % (where | {"expected": needle})
-        )
+        return fail(_("%(what)s: %(path)s does not contain %(expected)s.") % (where | {"expected": needle}))
     if regex.search(body["matches"], _text(value), timeout=0.2):
         return PASS
     return fail(
@@ -230,7 +232,7 @@ def rollout_done(deployment: Raw) -> bool:
     """What `kubectl rollout status` waits for."""
     meta, spec, status = deployment["metadata"], deployment.get("spec") or {}, deployment.get("status") or {}
     wanted = spec.get("replicas", 1)
-    return (
+    return bool(
         status.get("observedGeneration", 0) >= meta.get("generation", 1)
         and status.get("updatedReplicas", 0) == wanted
         and status.get("replicas", 0) == wanted
@@ -269,11 +271,15 @@ def check_selects(body: Raw, namespace: str, world: World) -> Result:
         return fail(_("%(what)s has no selector, so it selects no pods.") % what)
     selected = _selected(world, "Pod", selector, namespace)
     if not selected:
-        return fail(_("%(what)s selects no pods: no pod has the labels %(service)s.") % (what | {"service": _describe_selector(selector)}))
+        return fail(
+            _("%(what)s selects no pods: no pod has the labels %(service)s.")
+            % (what | {"service": _describe_selector(selector)})
+        )
     others = [p["metadata"]["name"] for p in selected if not labels_match(p["metadata"].get("labels"), body["pods"])]
     if others:
         return fail(
-            _("%(what)s also selects pods without %(selector)s: %(pods)s.") % (what | {"pods": ", ".join(sorted(others))})
+            _("%(what)s also selects pods without %(selector)s: %(pods)s.")
+            % (what | {"pods": ", ".join(sorted(others))})
         )
     return PASS
 
@@ -298,7 +304,11 @@ def check_event(body: Raw, namespace: str, world: World) -> Result:
         events = [e for e in events if body["message_contains"] in (e.get("message") or e.get("note") or "")]
     if events:
         return PASS
-    target = f" ({body.get('kind', '')} {body.get('name', '')})".replace("  ", " ") if body.get("kind") or body.get("name") else ""
+    target = (
+        f" ({body.get('kind', '')} {body.get('name', '')})".replace("  ", " ")
+        if body.get("kind") or body.get("name")
+        else ""
+    )
     return fail(_("No %(reason)s event%(target)s has happened yet.") % {"reason": body["reason"], "target": target})
 
 
@@ -306,7 +316,10 @@ def _owned_by(world: World, kind: str, owner_kind: str, owner_name: str, namespa
     return [
         o
         for o in _live(world.objects(kind, namespace))
-        if any(r.get("kind") == owner_kind and r.get("name") == owner_name for r in o["metadata"].get("ownerReferences") or [])
+        if any(
+            r.get("kind") == owner_kind and r.get("name") == owner_name
+            for r in o["metadata"].get("ownerReferences") or []
+        )
     ]
 
 
@@ -324,7 +337,11 @@ def check_self_healed(body: Raw, namespace: str, world: World) -> Result:
         if deployment is None:
             return fail(_("%(what)s does not exist yet in namespace %(ns)s.") % what)
         current = _revision(deployment)
-        sets = [rs for rs in _owned_by(world, "ReplicaSet", "Deployment", body["deployment"], namespace) if _revision(rs) == current]
+        sets = [
+            rs
+            for rs in _owned_by(world, "ReplicaSet", "Deployment", body["deployment"], namespace)
+            if _revision(rs) == current
+        ]
         if not sets:
             return fail(_("%(what)s has no current ReplicaSet yet.") % what)
         replicaset = sets[0]
@@ -340,9 +357,7 @@ def check_self_healed(body: Raw, namespace: str, world: World) -> Result:
     # repeated): more creations than replicas means it replaced at least one pod.
     created = sum(int(e.get("count") or 1) for e in _events(world, namespace, "SuccessfulCreate", "ReplicaSet", name))
     if created <= wanted:
-        return fail(
-            _("%(what)s has not replaced any pod yet: delete one of its pods and watch it come back.") % what
-        )
+        return fail(_("%(what)s has not replaced any pod yet: delete one of its pods and watch it come back.") % what)
     ready = (replicaset.get("status") or {}).get("readyReplicas", 0)
     if ready < wanted:
         return fail(
@@ -357,7 +372,9 @@ def check_history(body: Raw, namespace: str, world: World) -> Result:
     what = {"what": f"Deployment {body['deployment']}", "ns": namespace}
     if deployment is None:
         return fail(_("%(what)s does not exist yet in namespace %(ns)s.") % what)
-    revisions = sorted(_revision(rs) for rs in _owned_by(world, "ReplicaSet", "Deployment", body["deployment"], namespace))
+    revisions = sorted(
+        _revision(rs) for rs in _owned_by(world, "ReplicaSet", "Deployment", body["deployment"], namespace)
+    )
     current = _revision(deployment)
     if "revisions_at_least" in body and len(revisions) < body["revisions_at_least"]:
         return fail(
@@ -370,7 +387,10 @@ def check_history(body: Raw, namespace: str, world: World) -> Result:
             % (what | {"current": current, "expected": body["revision_at_least"]})
         )
     if "image" in body:
-        images = [c.get("image") for c in (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []]
+        images = [
+            c.get("image")
+            for c in (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+        ]
         if body["image"] not in images:
             return fail(
                 _("%(what)s runs %(actual)s at its current revision, expected %(expected)s.")

@@ -91,7 +91,10 @@ def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox
         sandbox = None
     if sandbox is None:
         needs = lesson.needs or {}
-        if needs.get("extra_namespaces") or needs.get("size", settings.SANDBOX_DEFAULT_SIZE) != settings.SANDBOX_DEFAULT_SIZE:
+        if (
+            needs.get("extra_namespaces")
+            or needs.get("size", settings.SANDBOX_DEFAULT_SIZE) != settings.SANDBOX_DEFAULT_SIZE
+        ):
             sandbox = lifecycle.create_sandbox(
                 user, size=needs.get("size"), extra_namespaces=list(needs.get("extra_namespaces") or [])
             )
@@ -115,7 +118,9 @@ def _progress(user: User, lesson: Lesson) -> dict[int, StepProgress]:
 
 def current_step(user: User, lesson: Lesson) -> Step | None:
     done = set(
-        StepProgress.objects.filter(user=user, step__lesson=lesson, done_at__isnull=False).values_list("step_id", flat=True)
+        StepProgress.objects.filter(user=user, step__lesson=lesson, done_at__isnull=False).values_list(
+            "step_id", flat=True
+        )
     )
     return next((step for step in lesson.steps.all() if step.pk not in done), None)
 
@@ -226,6 +231,8 @@ def reset_lesson(user: User, lesson: Lesson, sandbox: Sandbox | None) -> None:
 def completed_counts(user: User) -> dict[int, int]:
     """Steps done per lesson id, for the lesson list."""
     counts: dict[int, int] = {}
-    for lesson_id in StepProgress.objects.filter(user=user, done_at__isnull=False).values_list("step__lesson_id", flat=True):
+    for lesson_id in StepProgress.objects.filter(user=user, done_at__isnull=False).values_list(
+        "step__lesson_id", flat=True
+    ):
         counts[lesson_id] = counts.get(lesson_id, 0) + 1
     return counts

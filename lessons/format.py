@@ -282,7 +282,19 @@ def check_problems(check: dict[str, Any]) -> list[str]:
     return problems
 
 
-CHECK_KINDS = ("exists", "absent", "field", "count", "condition", "rollout", "selects", "event", "self_healed", "history", "ran")
+CHECK_KINDS = (
+    "exists",
+    "absent",
+    "field",
+    "count",
+    "condition",
+    "rollout",
+    "selects",
+    "event",
+    "self_healed",
+    "history",
+    "ran",
+)
 
 
 def _strings(value: Any) -> list[str]:
@@ -312,11 +324,17 @@ def load_all(content_dir: Path) -> tuple[list[LessonSpec], list[Problem]]:
     positions: dict[int, str] = {}
     for lesson in lessons:
         if lesson.slug in slugs:
-            problems.append(Problem(lesson.folder / "lesson.yaml", 1, f"slug {lesson.slug!r} is also used by {slugs[lesson.slug]}"))
+            problems.append(
+                Problem(lesson.folder / "lesson.yaml", 1, f"slug {lesson.slug!r} is also used by {slugs[lesson.slug]}")
+            )
         slugs[lesson.slug] = lesson.folder
         if lesson.position in positions:
             problems.append(
-                Problem(lesson.folder / "lesson.yaml", 1, f"position {lesson.position} is also used by {positions[lesson.position]}")
+                Problem(
+                    lesson.folder / "lesson.yaml",
+                    1,
+                    f"position {lesson.position} is also used by {positions[lesson.position]}",
+                )
             )
         positions[lesson.position] = lesson.slug
     return lessons, problems

@@ -63,7 +63,7 @@ def render(text: str, labels: dict[str, str]) -> str:
     texts in the page's language: run, copy, open."""
     md = _md()
 
-    def fence(tokens: list[Token], idx: int, options: Any, env: Any) -> str:
+    def fence(renderer: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
         info = token.info.strip()
         if info == "run":
@@ -83,7 +83,7 @@ def render(text: str, labels: dict[str, str]) -> str:
             )
         return code
 
-    def link_open(tokens: list[Token], idx: int, options: Any, env: Any) -> str:
+    def link_open(renderer: Any, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
         token = tokens[idx]
         href = str(token.attrGet("href") or "")
         if href.startswith(OPEN):
@@ -93,4 +93,4 @@ def render(text: str, labels: dict[str, str]) -> str:
 
     md.add_render_rule("fence", fence)
     md.add_render_rule("link_open", link_open)
-    return md.render(text)
+    return str(md.render(text))

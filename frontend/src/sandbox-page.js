@@ -3,6 +3,7 @@ import { PageSocket } from "./socket.js";
 import { SandboxTerminal } from "./terminal.js";
 import { setupFiles } from "./files.js";
 import { LiveView } from "./liveview.js";
+import { setupLesson } from "./lesson.js";
 
 const page = document.getElementById("sandbox-page");
 if (page) {
@@ -25,7 +26,16 @@ if (page) {
     list.append(item);
     list.hidden = false;
   });
-  document.querySelectorAll("[data-run]").forEach((button) =>
-    button.addEventListener("click", () => terminal.type(button.dataset.run)));
+  // The live view subscribes when the socket opens; a sandbox that becomes ready later (started
+  // from this page) needs a new subscription.
+  let lastState = null;
+  document.addEventListener("sandbox:status", (event) => {
+    const state = event.detail.state;
+    if (state === "ready" && lastState !== null && lastState !== "ready") socket.send({ type: "cluster.subscribe" });
+    lastState = state;
+  });
+  if (page.dataset.lesson) {
+    setupLesson(document.getElementById("lesson"), { socket, terminal, files, labels, slug: page.dataset.lesson });
+  }
   terminal.focus();
 }

@@ -63,6 +63,15 @@ export class SandboxTerminal {
     return true;
   }
 
+  // Lines to run one after another (Skip runs a step's solution this way).
+  runAll(lines) {
+    if (!lines.length) return;
+    if (this.running) { this.queue.push(...lines); return; }
+    const [first, ...rest] = lines;
+    this.queue.push(...rest);
+    this.type(first);
+  }
+
   prompt() {
     this.line = "";
     this.cursor = 0;

@@ -7,82 +7,104 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lessons', '0001_initial'),
+        ("lessons", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lesson',
-            name='active',
-            field=models.BooleanField(default=True, help_text='false once its folder is gone; progress is kept'),
+            model_name="lesson",
+            name="active",
+            field=models.BooleanField(default=True, help_text="false once its folder is gone; progress is kept"),
         ),
         migrations.AddField(
-            model_name='lesson',
-            name='difficulty',
-            field=models.CharField(default='beginner', max_length=16),
+            model_name="lesson",
+            name="difficulty",
+            field=models.CharField(default="beginner", max_length=16),
         ),
         migrations.AddField(
-            model_name='lesson',
-            name='files',
+            model_name="lesson",
+            name="files",
             field=models.JSONField(default=dict),
         ),
         migrations.AddField(
-            model_name='lesson',
-            name='fingerprint',
-            field=models.CharField(blank=True, help_text='hash of the files it was loaded from', max_length=64),
+            model_name="lesson",
+            name="fingerprint",
+            field=models.CharField(blank=True, help_text="hash of the files it was loaded from", max_length=64),
         ),
         migrations.AddField(
-            model_name='lesson',
-            name='needs',
+            model_name="lesson",
+            name="needs",
             field=models.JSONField(default=dict),
         ),
         migrations.AddField(
-            model_name='lesson',
-            name='source',
-            field=models.CharField(blank=True, help_text='folder under lessons/content/', max_length=200),
+            model_name="lesson",
+            name="source",
+            field=models.CharField(blank=True, help_text="folder under lessons/content/", max_length=200),
         ),
         migrations.CreateModel(
-            name='Step',
+            name="Step",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('key', models.SlugField(max_length=41)),
-                ('title', models.JSONField(default=dict)),
-                ('body', models.JSONField(default=dict, help_text='Markdown per language')),
-                ('checks', models.JSONField(default=list)),
-                ('hints', models.JSONField(default=list)),
-                ('solution', models.JSONField(default=list)),
-                ('undo', models.JSONField(default=list)),
-                ('wait_seconds', models.PositiveIntegerField(default=60)),
-                ('lesson', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='lessons.lesson')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField()),
+                ("key", models.SlugField(max_length=41)),
+                ("title", models.JSONField(default=dict)),
+                ("body", models.JSONField(default=dict, help_text="Markdown per language")),
+                ("checks", models.JSONField(default=list)),
+                ("hints", models.JSONField(default=list)),
+                ("solution", models.JSONField(default=list)),
+                ("undo", models.JSONField(default=list)),
+                ("wait_seconds", models.PositiveIntegerField(default=60)),
+                (
+                    "lesson",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="steps", to="lessons.lesson"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['lesson', 'position'],
+                "ordering": ["lesson", "position"],
             },
         ),
         migrations.CreateModel(
-            name='StepProgress',
+            name="StepProgress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('done_at', models.DateTimeField(blank=True, null=True)),
-                ('skipped', models.BooleanField(default=False, help_text='the student asked for the solution to be run')),
-                ('hints_shown', models.PositiveSmallIntegerField(default=0)),
-                ('checked_at', models.DateTimeField(blank=True, null=True)),
-                ('failures', models.JSONField(blank=True, default=list, help_text='what the last check said was missing')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('step', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='progress', to='lessons.step')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='step_progress', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("done_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "skipped",
+                    models.BooleanField(default=False, help_text="the student asked for the solution to be run"),
+                ),
+                ("hints_shown", models.PositiveSmallIntegerField(default=0)),
+                ("checked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "failures",
+                    models.JSONField(blank=True, default=list, help_text="what the last check said was missing"),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "step",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="progress", to="lessons.step"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="step_progress",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='step',
-            constraint=models.UniqueConstraint(fields=('lesson', 'key'), name='one_step_key_per_lesson'),
+            model_name="step",
+            constraint=models.UniqueConstraint(fields=("lesson", "key"), name="one_step_key_per_lesson"),
         ),
         migrations.AddConstraint(
-            model_name='stepprogress',
-            constraint=models.UniqueConstraint(fields=('user', 'step'), name='one_progress_per_user_step'),
+            model_name="stepprogress",
+            constraint=models.UniqueConstraint(fields=("user", "step"), name="one_progress_per_user_step"),
         ),
     ]

@@ -61,6 +61,7 @@ class ClusterHandler:
         await self.consumer.send_json({"type": "cluster.event", "op": event["op"], "object": event["object"]})
         for hook in HOOKS:
             await hook(self.consumer, event)
+        await self.consumer.notify("cluster_change", event)
 
     async def leave(self) -> None:
         if self.group:

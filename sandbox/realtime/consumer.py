@@ -4,6 +4,7 @@ sandbox, and routes each message by the prefix of its type to that feature's han
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -19,6 +20,15 @@ MAX_MESSAGE = 64 * 1024
 class Handler(Protocol):
     async def receive(self, message: dict[str, Any]) -> None: ...
     async def close(self) -> None: ...
+
+
+# Message handlers other apps add (the lessons' lesson.*), by type prefix: the consumer does
+# not need to know them.
+EXTRA_HANDLERS: dict[str, Callable[[SandboxConsumer], Handler]] = {}
+
+
+def register_handler(prefix: str, factory: Callable[[SandboxConsumer], Handler]) -> None:
+    EXTRA_HANDLERS[prefix] = factory
 
 
 class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -39,6 +49,8 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
 
         self.cluster = ClusterHandler(self)
         self.handlers = {"terminal": TerminalHandler(self), "cluster": self.cluster}
+        for prefix, factory in EXTRA_HANDLERS.items():
+            self.handlers[prefix] = factory(self)
         await self.send_json({"type": "hello", "sandbox": self.sandbox.as_status() if self.sandbox else None})
 
     async def disconnect(self, code: int) -> None:
@@ -70,6 +82,14 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
     async def cluster_event(self, event: dict[str, Any]) -> None:
         """A change in this sandbox, sent to its group by the watcher."""
         await self.cluster.on_event(event)
+
+    async def notify(self, name: str, payload: dict[str, Any]) -> None:
+        """Tell every handler that wants to know (`on_<name>`): "command_done" after a terminal
+        line, "cluster_change" for each change in the sandbox."""
+        for handler in self.handlers.values():
+            callback = getattr(handler, f"on_{name}", None)
+            if callback is not None:
+                await callback(payload)
 
     async def refresh_sandbox(self) -> Sandbox | None:
         self.sandbox = await database_sync_to_async(_live_sandbox)(self.user)

@@ -121,6 +121,7 @@ class TerminalHandler:
     async def _run(self, session: Session, line: str) -> None:
         status = await session.run_line(line, SocketSink(self.consumer))
         await self.consumer.send_json({"type": "terminal.exit", "status": status})
+        await self.consumer.notify("command_done", {"line": line, "status": status})
 
     async def close(self) -> None:
         # A disconnect ends whatever runs (nothing keeps going without its student), and the

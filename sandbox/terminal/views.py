@@ -27,8 +27,8 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-@login_required
-def page(request: HttpRequest) -> HttpResponse:
+def page_labels() -> dict[str, str]:
+    """The sandbox page's texts for its scripts, in the active language (the lesson page too)."""
     labels = {
         "welcome": _("Kubernetes sandbox terminal. Type help to begin."),
         "busy": _("A command is still running: press Ctrl-C to stop it first."),
@@ -50,7 +50,12 @@ def page(request: HttpRequest) -> HttpResponse:
         "noPods": _("no pods"),
         "liveEmpty": _("Nothing here yet: create something in the terminal."),
     }
-    return render(request, "sandbox/page.html", {"terminal_labels": {k: str(v) for k, v in labels.items()}})
+    return {k: str(v) for k, v in labels.items()}
+
+
+@login_required
+def page(request: HttpRequest) -> HttpResponse:
+    return render(request, "sandbox/page.html", {"terminal_labels": page_labels()})
 
 
 def _sandbox_or_error(request: HttpRequest) -> Sandbox | JsonResponse:

@@ -25,6 +25,8 @@
     $("sandbox-error").textContent = error;
     $("sandbox-start").hidden = !(state === "none" || state === "failed" || state === "error");
     $("sandbox-reset").hidden = state !== "ready";
+    // The page's other parts (live view, lesson) follow the sandbox's state through this event.
+    document.dispatchEvent(new CustomEvent("sandbox:status", { detail: status }));
     const busy = ["requested", "provisioning", "resetting", "deleting"].includes(state);
     clearTimeout(timer);
     if (busy) timer = setTimeout(refresh, 700);
@@ -32,7 +34,7 @@
 
   async function call(url, method) {
     try {
-      const response = await fetch(url, { method, headers: { "X-CSRFToken": csrf }, credentials: "same-origin" });
+      const response = await fetch(url, { method, headers: { "X-CSRFToken": csrf, Accept: "application/json" }, credentials: "same-origin" });
       render(await response.json());
     } catch (err) {
       render({ state: "error", error: label("error") });
@@ -42,5 +44,6 @@
   function refresh() { call(panel.dataset.statusUrl, "GET"); }
   $("sandbox-start").addEventListener("click", () => call(panel.dataset.startUrl, "POST"));
   $("sandbox-reset").addEventListener("click", () => call(panel.dataset.resetUrl, "POST"));
+  document.addEventListener("sandbox:refresh", refresh);
   refresh();
 })();

@@ -1,10 +1,10 @@
 """`manage.py lessons validate|load|test [SLUG ...]`: the lesson author's tools.
 
-    validate   check every lesson folder; each problem is printed as file:line: message
-    load       validate, then sync the valid lessons into the database
-    test       load, then prove each lesson (or the named ones) can be completed on the
-               cluster: a fresh sandbox per lesson, every step's checks fail before its
-               solution runs through the terminal runner and pass after"""
+validate   check every lesson folder; each problem is printed as file:line: message
+load       validate, then sync the valid lessons into the database
+test       load, then prove each lesson (or the named ones) can be completed on the
+           cluster: a fresh sandbox per lesson, every step's checks fail before its
+           solution runs through the terminal runner and pass after"""
 
 from __future__ import annotations
 

@@ -1,0 +1,153 @@
+"""WebSocket messages of type lesson.*, on the sandbox page's socket.
+
+    -> {"type": "lesson.open", "slug": "pod", "language": "zh-hans"}
+    -> {"type": "lesson.check"}                         (the Check button)
+    -> {"type": "lesson.hint", "step": "apply"}
+    -> {"type": "lesson.skip", "step": "apply"}         (answer: lesson.run with the solution)
+    -> {"type": "lesson.reset_step", "step": "apply"}   (answer: lesson.run with the undo lines)
+    -> {"type": "lesson.reset"}                         (the whole lesson, and an empty namespace)
+    <- {"type": "lesson.state", "steps": [{"key", "status", "failures", "hints", "more_hints"}], "complete"}
+    <- {"type": "lesson.run", "lines": [...]}           (the page types them into its terminal)
+    <- {"type": "lesson.error", "message": "..."}
+
+The open lesson is checked again by itself, shortly after the sandbox changes (the live view's
+stream) or a terminal line finishes; changes arriving together cause one check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from lessons import engine
+from lessons.models import Lesson
+from sandbox import k8s
+from sandbox.models import Sandbox
+
+if TYPE_CHECKING:
+    from sandbox.realtime.consumer import SandboxConsumer
+
+log = logging.getLogger(__name__)
+LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+
+
+class LessonHandler:
+    def __init__(self, consumer: SandboxConsumer) -> None:
+        self.consumer = consumer
+        self.lesson: Lesson | None = None
+        self.language = settings.LANGUAGE_CODE
+        self.pending: asyncio.Task[None] | None = None
+        self.dirty = False
+
+    async def receive(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "lesson.open":
+            await self.open(message.get("slug"), message.get("language"))
+            return
+        if self.lesson is None:
+            await self._error(_("Open a lesson first."))
+            return
+        step = message.get("step")
+        if kind == "lesson.check":
+            await self.check()
+        elif kind == "lesson.hint":
+            await sync_to_async(engine.reveal_hint)(self.consumer.user, self.lesson, step)
+            await self.send_state()
+        elif kind in ("lesson.skip", "lesson.reset_step"):
+            sandbox = await self.consumer.refresh_sandbox()
+            if sandbox is None:
+                await self._error(_("Start your sandbox first."))
+                return
+            action = engine.skip if kind == "lesson.skip" else engine.reset_step
+            lines = await sync_to_async(action)(self.consumer.user, self.lesson, step, sandbox)
+            await self.consumer.send_json({"type": "lesson.run", "lines": lines})
+            await self.send_state()
+        elif kind == "lesson.reset":
+            sandbox = await self.consumer.refresh_sandbox()
+            await sync_to_async(engine.reset_lesson)(self.consumer.user, self.lesson, sandbox)
+            await self.consumer.send_json({"type": "lesson.files"})
+            await self.send_state()
+        else:
+            await self._error(f"unknown message type {kind!r}")
+
+    async def open(self, slug: object, language: object) -> None:
+        if not isinstance(slug, str) or len(slug) > 50:
+            await self._error("lesson.open needs a lesson 'slug'")
+            return
+        self.language = language if isinstance(language, str) and language in LANGUAGE_CODES else settings.LANGUAGE_CODE
+        self.lesson = await sync_to_async(Lesson.objects.filter(slug=slug, active=True).first)()
+        if self.lesson is None:
+            await self._error(_("There is no lesson %(slug)s.") % {"slug": slug})
+            return
+        sandbox = await self.consumer.refresh_sandbox()
+        if sandbox is not None and await sync_to_async(engine.fits)(self.lesson, sandbox):
+            # Opening a lesson hands out its files (never overwriting the student's edits).
+            await sync_to_async(engine.seed_files)(self.lesson, sandbox, overwrite=False)
+            await self.consumer.send_json({"type": "lesson.files"})
+        await self.check()
+
+    async def check(self) -> None:
+        lesson = self.lesson
+        if lesson is None:
+            return
+        sandbox = await self.consumer.refresh_sandbox()
+        try:
+            message = await sync_to_async(self._check)(lesson, sandbox)
+        except Exception as exc:
+            if not k8s.is_transient(exc) and not isinstance(exc, k8s.ApiException):
+                log.exception("lesson check failed")
+            await self._error(_("The cluster could not be reached to check this step; it will be checked again."))
+            return
+        await self.consumer.send_json(message)
+
+    def _check(self, lesson: Lesson, sandbox: Sandbox | None) -> dict[str, Any]:
+        with translation.override(self.language):
+            if sandbox is not None and engine.fits(lesson, sandbox):
+                engine.check(self.consumer.user, lesson, sandbox)
+            return engine.state(self.consumer.user, lesson)
+
+    async def send_state(self) -> None:
+        if self.lesson is None:
+            return
+        lesson = self.lesson
+
+        def state() -> dict[str, Any]:
+            with translation.override(self.language):
+                return engine.state(self.consumer.user, lesson)
+
+        await self.consumer.send_json(await sync_to_async(state)())
+
+    # Changes come in bursts (a rollout is dozens of events): check once they settle.
+    async def on_cluster_change(self, event: dict[str, Any]) -> None:
+        self._schedule()
+
+    async def on_command_done(self, payload: dict[str, Any]) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self.lesson is None:
+            return
+        self.dirty = True
+        if self.pending is None or self.pending.done():
+            self.pending = asyncio.create_task(self._debounced())
+
+    async def _debounced(self) -> None:
+        while self.dirty:
+            await asyncio.sleep(settings.LESSONS_CHECK_DEBOUNCE_MS / 1000)
+            self.dirty = False
+            await self.check()
+
+    async def _error(self, message: str) -> None:
+        await self.consumer.send_json({"type": "lesson.error", "message": message})
+
+    async def close(self) -> None:
+        if self.pending and not self.pending.done():
+            self.pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.pending
