@@ -82,6 +82,7 @@ messages: deps
 
 run: deps .env cluster messages
 	@$(PY) manage.py migrate -v 0
+	@$(PY) manage.py lessons load
 	@$(PY) manage.py demo_accounts
 	@echo
 	@echo "  Kubernetes Sandbox: http://127.0.0.1:$(PORT)/   (Ctrl-C stops everything)"
@@ -93,6 +94,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	DEBUG=1 $(PY) manage.py lessons validate
 
 fmt: deps
 	$(VENV)/bin/ruff format .

@@ -67,7 +67,8 @@ def step_failures(step: Step, sandbox: Sandbox, world: ClusterWorld | None = Non
     failures = []
     for check in step.checks:
         result = checks.evaluate(templating.render_data(check, ctx), world)
-        if not result.ok:
+        # Several checks on a missing object all say it is missing: say it once.
+        if not result.ok and result.message not in failures:
             failures.append(result.message)
     return failures
 

@@ -1,0 +1,241 @@
+"""The declarative checks over plain data (what the checker reads from the API server)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.utils import translation
+
+from lessons import checks, format
+
+NS = "sb-1"
+
+
+@dataclass
+class DataWorld:
+    """The checks' view of a sandbox, from literal objects (the shape the API returns)."""
+
+    items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    namespace: str = NS
+    namespaces: list[str] = field(default_factory=lambda: [NS, f"{NS}-db"])
+
+    def objects(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        return [o for o in self.items.get(kind, []) if o["metadata"].get("namespace", NS) == namespace]
+
+    def ran_lines(self) -> list[str]:
+        return self.lines
+
+
+def pod(
+    name: str, labels: dict[str, str] | None = None, *, ready: bool = True, image: str = "web:1", **meta: Any
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NS, "labels": labels or {}, **meta},
+        "spec": {"containers": [{"name": "web", "image": image, "env": [{"name": "DB", "value": "mysql.sb-1-db"}]}]},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def run(check: dict[str, Any], world: DataWorld) -> checks.Result:
+    return checks.evaluate(check, world)
+
+
+def test_exists_and_absent_by_name_and_selector() -> None:
+    world = DataWorld({"Pod": [pod("web", {"app": "web"})]})
+    assert run({"exists": {"kind": "Pod", "name": "web"}}, world).ok
+    assert run({"exists": {"kind": "Pod", "selector": {"app": "web"}}}, world).ok
+    missing = run({"exists": {"kind": "Pod", "name": "db"}}, world)
+    assert not missing.ok
+    assert missing.message == "Pod db does not exist yet in namespace sb-1."
+    assert not run({"absent": {"kind": "Pod", "name": "web"}}, world).ok
+    assert run({"absent": {"kind": "Service", "name": "web"}}, world).ok
+
+
+def test_an_object_being_deleted_no_longer_counts() -> None:
+    world = DataWorld({"Pod": [pod("web", deletionTimestamp="2026-01-01T00:00:00Z")]})
+    assert run({"absent": {"kind": "Pod", "name": "web"}}, world).ok
+
+
+def test_field_equals_contains_matches_with_paths() -> None:
+    world = DataWorld({"Pod": [pod("web", {"app.kubernetes.io/name": "web"})]})
+    assert run(
+        {"field": {"kind": "Pod", "name": "web", "path": "spec.containers[0].image", "equals": "web:1"}}, world
+    ).ok
+    assert run(
+        {"field": {"kind": "Pod", "name": "web", "path": 'metadata.labels["app.kubernetes.io/name"]', "equals": "web"}},
+        world,
+    ).ok
+    env = "spec.containers[name=web].env[name=DB].value"
+    assert run({"field": {"kind": "Pod", "name": "web", "path": env, "contains": "mysql"}}, world).ok
+    assert run({"field": {"kind": "Pod", "name": "web", "path": env, "matches": r"^mysql\.sb-1-db$"}}, world).ok
+    wrong = run({"field": {"kind": "Pod", "name": "web", "path": "spec.containers[0].image", "equals": "web:2"}}, world)
+    assert wrong.message == "Pod web: spec.containers[0].image is web:1, expected web:2."
+    nothing = run({"field": {"kind": "Pod", "name": "web", "path": "spec.containers[3].image", "equals": "x"}}, world)
+    assert nothing.message == "Pod web has no spec.containers[3].image."
+
+
+def test_count_and_ready_pods() -> None:
+    world = DataWorld(
+        {"Pod": [pod("a", {"app": "web"}), pod("b", {"app": "web"}, ready=False), pod("c", {"app": "db"})]}
+    )
+    assert run({"count": {"kind": "Pod", "selector": {"app": "web"}, "equals": 2}}, world).ok
+    assert run({"count": {"kind": "Pod", "selector": {"app": "web"}, "at_least": 1, "ready": True}}, world).ok
+    result = run({"count": {"kind": "Pod", "selector": {"app": "web"}, "equals": 2, "ready": True}}, world)
+    assert result.message == "There are 1 ready Pod objects with labels app=web; expected 2."
+
+
+def test_condition() -> None:
+    world = DataWorld({"Pod": [pod("a", ready=False)]})
+    result = run({"condition": {"kind": "Pod", "name": "a", "type": "Ready"}}, world)
+    assert result.message == "Pod a is not Ready yet."
+    assert run({"condition": {"kind": "Pod", "name": "a", "type": "Ready", "status": "False"}}, world).ok
+
+
+def deployment(
+    generation: int = 2, observed: int = 2, updated: int = 3, available: int = 3, total: int = 3, revision: str = "2"
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "web",
+            "namespace": NS,
+            "generation": generation,
+            "annotations": {checks.REVISION: revision},
+        },
+        "spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "web", "image": "web:2"}]}}},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+            "replicas": total,
+        },
+    }
+
+
+def test_rollout_complete_only_when_every_replica_is_updated_and_available() -> None:
+    assert run({"rollout": {"deployment": "web"}}, DataWorld({"Deployment": [deployment()]})).ok
+    for stale in (deployment(observed=1), deployment(updated=2), deployment(available=2), deployment(total=4)):
+        result = run({"rollout": {"deployment": "web"}}, DataWorld({"Deployment": [stale]}))
+        assert not result.ok
+        assert "still rolling out" in result.message
+
+
+def service(selector: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": "web", "namespace": NS}, "spec": {"selector": selector}}
+
+
+def test_selects_needs_a_match_and_only_pods_with_the_label() -> None:
+    pods = [pod("blue", {"app": "web", "version": "1"}), pod("green", {"app": "web", "version": "2"})]
+    check = {"selects": {"service": "web", "pods": {"version": "2"}}}
+    assert run(check, DataWorld({"Pod": pods, "Service": [service({"app": "web", "version": "2"})]})).ok
+    both = run(check, DataWorld({"Pod": pods, "Service": [service({"app": "web"})]}))
+    assert both.message == "Service web also selects pods without version=2: blue."
+    none = run(check, DataWorld({"Pod": pods, "Service": [service({"app": "nope"})]}))
+    assert "selects no pods" in none.message
+    assert "no selector" in run(check, DataWorld({"Pod": pods, "Service": [service({})]})).message
+
+
+def event(reason: str, kind: str, name: str, message: str = "", count: int = 1) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{name}.1", "namespace": NS},
+        "reason": reason,
+        "involvedObject": {"kind": kind, "name": name},
+        "message": message,
+        "count": count,
+    }
+
+
+def test_event_by_reason_object_and_message() -> None:
+    world = DataWorld({"Event": [event("Scheduled", "Pod", "web", "Successfully assigned sb-1/web to node-1")]})
+    assert run({"event": {"reason": "Scheduled", "kind": "Pod", "name": "web", "message_contains": "node-1"}}, world).ok
+    assert not run({"event": {"reason": "Scheduled", "name": "db"}}, world).ok
+    assert run({"event": {"reason": "Killing"}}, world).message == "No Killing event has happened yet."
+
+
+def replicaset(name: str, owner: str | None = None, revision: str = "1", ready: int = 3) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": NS, "annotations": {checks.REVISION: revision}}
+    if owner:
+        meta["ownerReferences"] = [{"kind": "Deployment", "name": owner, "controller": True}]
+    return {"metadata": meta, "spec": {"replicas": 3}, "status": {"readyReplicas": ready}}
+
+
+def test_self_healed_needs_a_replacement_and_all_replicas_back() -> None:
+    created = [event("SuccessfulCreate", "ReplicaSet", "web", f"Created pod: web-{i}") for i in range(3)]
+    check = {"self_healed": {"replicaset": "web"}}
+    assert (
+        "has not replaced any pod"
+        in run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": created})).message
+    )
+    again = [*created, event("SuccessfulCreate", "ReplicaSet", "web", "Created pod: web-3")]
+    assert "2 of 3" in run(check, DataWorld({"ReplicaSet": [replicaset("web", ready=2)], "Event": again})).message
+    assert run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": again})).ok
+    # The same through a Deployment: its current ReplicaSet is the one with its revision.
+    world = DataWorld(
+        {
+            "Deployment": [deployment(revision="2")],
+            "ReplicaSet": [replicaset("web-old", "web", "1"), replicaset("web-new", "web", "2")],
+            "Event": [event("SuccessfulCreate", "ReplicaSet", "web-new", "x", count=4)],
+        }
+    )
+    assert run({"self_healed": {"deployment": "web"}}, world).ok
+
+
+def test_history_revisions_current_revision_and_image() -> None:
+    world = DataWorld(
+        {
+            "Deployment": [deployment(revision="3")],
+            "ReplicaSet": [replicaset("a", "web", "2"), replicaset("b", "web", "3"), replicaset("other", None, "9")],
+        }
+    )
+    assert run(
+        {"history": {"deployment": "web", "revisions_at_least": 2, "revision_at_least": 3, "image": "web:2"}}, world
+    ).ok
+    assert "2 revisions" in run({"history": {"deployment": "web", "revisions_at_least": 3}}, world).message
+    assert "revision 3" in run({"history": {"deployment": "web", "revision_at_least": 4}}, world).message
+    assert "runs web:2" in run({"history": {"deployment": "web", "image": "web:1"}}, world).message
+
+
+def test_ran_looks_at_the_lines_run_successfully() -> None:
+    check = {"ran": {"matches": r"^kubectl get nodes"}}
+    assert not run(check, DataWorld(lines=["kubectl get pods"])).ok
+    assert run(check, DataWorld(lines=["kubectl get pods", "kubectl get nodes -o wide"])).ok
+
+
+def test_a_check_outside_the_sandbox_namespaces_fails() -> None:
+    world = DataWorld({"Pod": [pod("web")]})
+    assert run({"exists": {"kind": "Pod", "name": "web", "namespace": f"{NS}-db"}}, world).message.startswith("Pod web")
+    result = run({"exists": {"kind": "Pod", "name": "web", "namespace": "kube-system"}}, world)
+    assert result.message == "This check looks at namespace kube-system, which is not part of your sandbox."
+
+
+def test_messages_follow_the_language_and_the_lesson_may_replace_them() -> None:
+    world = DataWorld()
+    with translation.override("zh-hans"):
+        assert run({"exists": {"kind": "Pod", "name": "web"}}, world).message == "名字空间 sb-1 中还没有 Pod web。"
+        custom = {"exists": {"kind": "Pod", "name": "web"}, "message": {"en": "Create it.", "zh-hans": "创建它。"}}
+        assert run(custom, world).message == "创建它。"
+    assert run(custom, world).message == "Create it."
+
+
+@pytest.mark.parametrize(
+    ("path", "parsed"),
+    [
+        ("spec.replicas", [("key", "spec"), ("key", "replicas")]),
+        ("a[0].b", [("key", "a"), ("index", 0), ("key", "b")]),
+        (
+            'metadata.labels["app.kubernetes.io/name"]',
+            [("key", "metadata"), ("key", "labels"), ("key", "app.kubernetes.io/name")],
+        ),
+        ("c[name=web].image", [("key", "c"), ("where", ("name", "web")), ("key", "image")]),
+    ],
+)
+def test_field_paths(path: str, parsed: list[tuple[str, Any]]) -> None:
+    assert format.parse_path(path) == parsed
+
+
+@pytest.mark.parametrize("path", [".spec", "spec..x", "a[", "a[x]", "spec;rm", "a b"])
+def test_bad_field_paths_are_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="cannot read the path"):
+        format.parse_path(path)
