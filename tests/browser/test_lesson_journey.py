@@ -75,6 +75,6 @@ def test_a_student_completes_a_step_by_clicking_its_command(
     page.wait_for_selector("#lesson h1:text('第一个 Pod')", timeout=15000)
     page.wait_for_selector("#step-apply.step-done", timeout=15000)
     assert page.locator("#step-apply [data-status]").inner_text() == "完成"
-    assert "清单文件" in page.locator("#step-apply").inner_text() or "编辑器" in page.locator("#step-apply").inner_text()
+    assert "编辑器" in page.locator("#step-apply").inner_text()
     page.screenshot(path=str(tmp_path / "journey.png"), full_page=True)
     assert errors == []

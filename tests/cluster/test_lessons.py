@@ -54,7 +54,7 @@ def test_progress_hints_skip_and_reset(make_sandbox: MakeSandbox) -> None:
     engine.check(user, lesson, sandbox)
     state = engine.state(user, lesson)
     assert [s["status"] for s in state["steps"]] == ["current", "pending", "pending", "pending"]
-    assert state["steps"][0]["failures"] == ["Pod petclinic does not exist yet in namespace %s." % sandbox.namespace]
+    assert state["steps"][0]["failures"] == [f"Pod petclinic does not exist yet in namespace {sandbox.namespace}."]
     with translation.override("zh-hans"):
         engine.check(user, lesson, sandbox)
         assert engine.state(user, lesson)["steps"][0]["failures"][0].startswith("名字空间")

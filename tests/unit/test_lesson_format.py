@@ -27,7 +27,10 @@ steps:
     solution:
       - kubectl apply -f web.yaml
 """
-WEB = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers: [{name: web, image: '{{ registry }}nginx'}]\n"
+WEB = (
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
+    "spec:\n  containers: [{name: web, image: '{{ registry }}nginx'}]\n"
+)
 
 
 def make(tmp_path: Path, lesson: str = GOOD, files: dict[str, str] | None = None) -> Path:
@@ -37,7 +40,7 @@ def make(tmp_path: Path, lesson: str = GOOD, files: dict[str, str] | None = None
     (folder / "lesson.yaml").write_text(lesson)
     contents = {
         "steps/first.en.md": "Run it:\n\n```run\nkubectl get pods\n```\n",
-        "steps/first.zh-hans.md": "运行：\n",
+        "steps/first.zh-hans.md": "运行\n",
         "manifests/web.yaml": WEB,
     }
     for name, content in (contents | (files or {})).items():
@@ -145,7 +148,8 @@ def test_the_curriculum_is_valid_and_complete() -> None:
     assert [lesson.position for lesson in lessons] == list(range(1, len(lessons) + 1))
     for lesson in lessons:
         for step in lesson.steps:
-            assert step.body["en"].strip() and step.body["zh-hans"].strip(), f"{lesson.slug}/{step.id}"
+            assert step.body["en"].strip(), f"{lesson.slug}/{step.id}"
+            assert step.body["zh-hans"].strip(), f"{lesson.slug}/{step.id}"
 
 
 def test_placeholders() -> None:
