@@ -179,8 +179,19 @@ def student_role() -> Manifest:
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": rw},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+            *READ_FOR_GET_ALL,
         ],
     }
+
+
+# `kubectl get all` lists these too and fails as a whole when one is forbidden; the article uses
+# it, so students may read them (never create: no lesson needs them).
+READ_FOR_GET_ALL: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["replicationcontrollers"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get", "list", "watch"]},
+]
 
 
 def student_subject(sandbox_namespace: str) -> dict[str, str]:
@@ -228,6 +239,7 @@ def system_read_role() -> Manifest:
                 "resources": ["deployments", "replicasets", "daemonsets", "statefulsets"],
                 "verbs": ["get", "list", "watch"],
             },
+            *READ_FOR_GET_ALL,
         ],
     }
 

@@ -147,3 +147,15 @@ def test_the_socket_completes_a_step_when_the_terminal_changes_the_sandbox(make_
         await communicator.disconnect()
 
     run_async(scenario)
+
+
+def test_the_articles_get_all_works_for_a_student_and_stays_read_only(make_sandbox: MakeSandbox) -> None:
+    from tests.cluster.conftest import run_kubectl
+
+    sandbox, kubeconfig = make_sandbox()
+    # `get all` fails as a whole when one of its kinds is forbidden.
+    assert run_kubectl(kubeconfig, "get", "all", check=False).returncode == 0
+    assert run_kubectl(kubeconfig, "get", "all", "-n", "kube-system", check=False).returncode == 0
+    refused = run_kubectl(kubeconfig, "create", "job", "j", "--image=busybox", check=False)
+    assert refused.returncode != 0
+    assert 'cannot create resource "jobs"' in refused.stderr

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -44,7 +46,8 @@ def test_it_sends_an_outsider_to_the_login_page(client: Client) -> None:
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_it_logs_a_student_in_and_shows_an_empty_lesson_list(client: Client, student: User) -> None:
+def test_it_logs_a_student_in_and_shows_an_empty_lesson_list(client: Client, student: User, settings: Any) -> None:
+    settings.LESSONS_RELOAD = False  # nothing loaded: the list says so
     response = client.post("/accounts/login/", {"username": "alice", "password": "correct-horse-battery"})
     assert response.status_code == 302
     page = client.get("/lessons/").content.decode()
