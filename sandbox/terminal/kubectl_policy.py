@@ -21,6 +21,7 @@ reads it is a way around us:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from sandbox.terminal.errors import Denied
@@ -340,7 +341,8 @@ class KubectlCall:
     interactive: bool = False  # wants stdin (-i) or a TTY (-t)
     streaming: bool = False  # runs until interrupted (watch, follow, exec -it...)
     edit_target: list[str] = field(default_factory=list)  # `kubectl edit TYPE NAME`: the browser's editor
-    forward: tuple[str, int] | None = None  # `kubectl port-forward POD PORT`: (pod, remote port)
+    # `kubectl port-forward [KIND/]NAME PORT`: (pod | service | deployment, name, remote port)
+    forward: tuple[str, str, int] | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)  # name -> values given
 
 
@@ -501,18 +503,34 @@ def _check_subcommand(call: KubectlCall, positionals: list[str], args: list[str]
         call.edit_target = positionals
 
 
-def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, int]:
-    """`port-forward [pod/]NAME [LOCAL:]REMOTE`: the pod and the port on it."""
-    usage = "usage: kubectl port-forward POD PORT, e.g. kubectl port-forward petclinic 8080"
+def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, str, int]:
+    """`port-forward [pod/|svc/|deploy/]NAME [LOCAL:]REMOTE`: what to reach and on which port."""
+    usage = "usage: kubectl port-forward POD PORT, e.g. kubectl port-forward petclinic 8080 (or svc/NAME, deploy/NAME)"
     if "namespace" in call.flags:
         raise Denied("port-forward works in your own namespace only; leave out -n")
     if len(positionals) != 2:
         raise Denied(usage)
     target, ports = positionals
     kind, _, name = target.rpartition("/")
-    if kind not in ("", "pod", "pods", "po"):
-        raise Denied(f"port-forward here goes to a pod: use `kubectl get pods` to find one ({usage})")
+    kinds = {
+        "": "pod",
+        "pod": "pod",
+        "pods": "pod",
+        "po": "pod",
+        "svc": "service",
+        "service": "service",
+        "services": "service",
+        "deploy": "deployment",
+        "deployment": "deployment",
+        "deployments": "deployment",
+    }
+    if kind not in kinds:
+        raise Denied(f"port-forward here goes to a pod, a Service or a Deployment ({usage})")
     remote = ports.rpartition(":")[2]
-    if not remote.isdigit() or not 1 <= int(remote) <= 65535 or not name:
+    if not remote.isdigit() or not 1 <= int(remote) <= 65535 or not _OBJECT_NAME.match(name):
         raise Denied(usage)
-    return name, int(remote)
+    return kinds[kind], name, int(remote)
+
+
+# A Kubernetes object name (DNS subdomain): nothing that could change the lookup it goes into.
+_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from sandbox import credentials, lifecycle
 from sandbox.models import Sandbox
-from sandbox.terminal import policy, process, workspace
+from sandbox.terminal import forward_target, policy, process, workspace
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.forward import link as forward_link
 from sandbox.terminal.models import CommandAudit
@@ -320,10 +320,16 @@ class Session:
         await out.write(message.encode() + b"\r\n")
         return 0
 
-    async def _forward(self, target: tuple[str, int], out: Throttle) -> int:
+    async def _forward(self, target: tuple[str, str, int], out: Throttle) -> int:
         """`kubectl port-forward POD PORT`: no port opens on the server; the student gets a link
-        that carries HTTP requests to the pod through the platform (sandbox/terminal/forward.py)."""
-        pod, port = target
+        that carries HTTP requests to the pod through the platform (sandbox/terminal/forward.py).
+        A Service or Deployment target is resolved to one of its pods, as kubectl does."""
+        kind, name, remote = target
+        try:
+            pod, port = await sync_to_async(forward_target.resolve)(kind, name, remote, self.sandbox.namespace)
+        except Denied as exc:
+            await out.write(f"{RED}{exc.message}{RESET}\r\n".encode())
+            return 1
         url = self.base_url + forward_link(pod, port)
         if self.notify:
             await self.notify({"type": "forward.open", "url": url, "pod": pod, "port": port})
