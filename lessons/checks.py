@@ -312,6 +312,14 @@ def check_event(body: Raw, namespace: str, world: World) -> Result:
     return fail(_("No %(reason)s event%(target)s has happened yet.") % {"reason": body["reason"], "target": target})
 
 
+def _event_count(world: World, namespace: str, reason: str, owner: Raw) -> int:
+    meta = owner["metadata"]
+    events = _events(world, namespace, reason, "ReplicaSet", meta["name"])
+    return sum(
+        int(e.get("count") or 1) for e in events if (e.get("involvedObject") or {}).get("uid") == meta.get("uid")
+    )
+
+
 def _owned_by(world: World, kind: str, owner_kind: str, owner_name: str, namespace: str) -> list[Raw]:
     return [
         o
@@ -351,12 +359,14 @@ def check_self_healed(body: Raw, namespace: str, world: World) -> Result:
         if found is None:
             return fail(_("%(what)s does not exist yet in namespace %(ns)s.") % what)
         replicaset = found
-    name = replicaset["metadata"]["name"]
     wanted = (replicaset.get("spec") or {}).get("replicas", 1)
-    # The ReplicaSet controller records one SuccessfulCreate per pod it makes (counted when
-    # repeated): more creations than replicas means it replaced at least one pod.
-    created = sum(int(e.get("count") or 1) for e in _events(world, namespace, "SuccessfulCreate", "ReplicaSet", name))
-    if created <= wanted:
+    # The ReplicaSet controller records a SuccessfulCreate per pod it makes and a SuccessfulDelete
+    # per pod it removes when scaled down (repeats are counted). A pod the student deleted is
+    # replaced without a SuccessfulDelete, so creations beyond deletions and replicas mean a
+    # replacement. Events are matched by uid: a ReplicaSet re-created under the same name starts over.
+    created = _event_count(world, namespace, "SuccessfulCreate", replicaset)
+    removed = _event_count(world, namespace, "SuccessfulDelete", replicaset)
+    if created - removed <= wanted:
         return fail(_("%(what)s has not replaced any pod yet: delete one of its pods and watch it come back.") % what)
     ready = (replicaset.get("status") or {}).get("readyReplicas", 0)
     if ready < wanted:

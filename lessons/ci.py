@@ -9,8 +9,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from lessons import engine, templating
 from lessons.models import Lesson, Step
@@ -68,9 +70,13 @@ async def run_lines(user: User, sandbox: Sandbox, lines: list[str]) -> str:
     return ""
 
 
-def run_step(user: User, sandbox: Sandbox, step: Step) -> StepReport:
+def run_step(user: User, sandbox: Sandbox, step: Step, since: datetime) -> StepReport:
     started = time.monotonic()
-    before = engine.step_failures(step, sandbox)
+
+    def failures() -> list[str]:
+        return engine.step_failures(step, sandbox, engine.ClusterWorld(sandbox, since=since))
+
+    before = failures()
     if not before:
         return StepReport(step.key, time.monotonic() - started, False, "its checks passed before the solution ran")
     lines = [templating.render(line, engine.context(sandbox)) for line in step.solution]
@@ -79,15 +85,15 @@ def run_step(user: User, sandbox: Sandbox, step: Step) -> StepReport:
         return StepReport(step.key, time.monotonic() - started, False, problem)
     deadline = time.monotonic() + step.wait_seconds
     while True:
-        failures = engine.step_failures(step, sandbox)
-        if not failures:
+        missing = failures()
+        if not missing:
             return StepReport(step.key, time.monotonic() - started, True)
         if time.monotonic() > deadline:
             return StepReport(
                 step.key,
                 time.monotonic() - started,
                 False,
-                f"checks still failing {step.wait_seconds}s after the solution: " + " | ".join(failures),
+                f"checks still failing {step.wait_seconds}s after the solution: " + " | ".join(missing),
             )
         time.sleep(POLL_SECONDS)
 
@@ -106,8 +112,9 @@ def run_lesson(lesson: Lesson, *, on_step: Callable[[StepReport], None] | None =
             return report
         sandbox.refresh_from_db()
         engine.seed_files(lesson, sandbox, overwrite=True)
+        since = timezone.now()
         for step in lesson.steps.all():
-            step_report = run_step(user, sandbox, step)
+            step_report = run_step(user, sandbox, step, since)
             report.steps.append(step_report)
             if on_step:
                 on_step(step_report)

@@ -5,6 +5,7 @@ database and the cluster; the WebSocket handler and the views are thin layers ov
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +37,9 @@ class ClusterWorld:
     each kind listed once per evaluation; and the lines the terminal ran successfully."""
 
     sandbox: Sandbox
+    # Terminal lines count from this moment: the lesson's start, so a command run in another
+    # lesson, or before the lesson was started again, does not complete a step.
+    since: datetime | None = None
     cache: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -54,15 +58,14 @@ class ClusterWorld:
         return self.cache[key]
 
     def ran_lines(self) -> list[str]:
-        rows = CommandAudit.objects.filter(
-            sandbox=self.sandbox, outcome=CommandAudit.Outcome.RAN, exit_status=0
-        ).values_list("line", flat=True)
-        return list(rows[:MAX_AUDIT_LINES])
+        rows = CommandAudit.objects.filter(sandbox=self.sandbox, outcome=CommandAudit.Outcome.RAN, exit_status=0)
+        if self.since is not None:
+            rows = rows.filter(started_at__gte=self.since)
+        return list(rows.values_list("line", flat=True)[:MAX_AUDIT_LINES])
 
 
-def step_failures(step: Step, sandbox: Sandbox, world: ClusterWorld | None = None) -> list[str]:
+def step_failures(step: Step, sandbox: Sandbox, world: ClusterWorld) -> list[str]:
     """What is still missing for this step (empty: done), in the active language."""
-    world = world or ClusterWorld(sandbox)
     ctx = context(sandbox)
     failures = []
     for check in step.checks:
@@ -126,13 +129,19 @@ def current_step(user: User, lesson: Lesson) -> Step | None:
     return next((step for step in lesson.steps.all() if step.pk not in done), None)
 
 
+def lesson_started(user: User, lesson: Lesson) -> datetime | None:
+    """When the student began this lesson (its progress is forgotten when it is started again)."""
+    first = StepProgress.objects.filter(user=user, step__lesson=lesson).order_by("started_at").first()
+    return first.started_at if first else None
+
+
 def check(user: User, lesson: Lesson, sandbox: Sandbox) -> None:
     """Evaluate the current step; when it passes, mark it done and go on to the next, until a
     step is not done yet (its failures are kept for the page) or the lesson is complete."""
     if sandbox.state not in (State.READY,):
         return
-    world = ClusterWorld(sandbox)
     now = timezone.now()
+    world = ClusterWorld(sandbox, since=lesson_started(user, lesson) or now)
     while (step := current_step(user, lesson)) is not None:
         failures = step_failures(step, sandbox, world)
         progress, _ = StepProgress.objects.get_or_create(user=user, step=step)
@@ -146,10 +155,11 @@ def check(user: User, lesson: Lesson, sandbox: Sandbox) -> None:
         progress.save()
 
 
-def state(user: User, lesson: Lesson) -> dict[str, Any]:
+def state(user: User, lesson: Lesson, sandbox: Sandbox | None = None) -> dict[str, Any]:
     """What the lesson page shows, in the active language: each step's status, what its last
-    check said, and the hints revealed so far."""
+    check said, and the hints revealed so far (placeholders filled in when there is a sandbox)."""
     progress = _progress(user, lesson)
+    ctx = context(sandbox) if sandbox is not None else None
     steps = []
     current_found = False
     for step in lesson.steps.all():
@@ -166,7 +176,7 @@ def state(user: User, lesson: Lesson) -> dict[str, Any]:
                 "key": step.key,
                 "status": status,
                 "failures": (row.failures if row and status == "current" else []),
-                "hints": [_text(h) for h in step.hints[:shown]],
+                "hints": [templating.render(_text(h), ctx) if ctx else _text(h) for h in step.hints[:shown]],
                 "more_hints": shown < len(step.hints),
             }
         )

@@ -71,6 +71,7 @@ class StepProgress(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="step_progress")
     step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="progress")
+    started_at = models.DateTimeField(default=timezone.now, help_text="when the student first reached the step")
     done_at = models.DateTimeField(null=True, blank=True)
     skipped = models.BooleanField(default=False, help_text="the student asked for the solution to be run")
     hints_shown = models.PositiveSmallIntegerField(default=0)

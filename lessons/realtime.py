@@ -110,16 +110,17 @@ class LessonHandler:
         with translation.override(self.language):
             if sandbox is not None and engine.fits(lesson, sandbox):
                 engine.check(self.consumer.user, lesson, sandbox)
-            return engine.state(self.consumer.user, lesson)
+            return engine.state(self.consumer.user, lesson, sandbox)
 
     async def send_state(self) -> None:
         if self.lesson is None:
             return
         lesson = self.lesson
+        sandbox = self.consumer.sandbox
 
         def state() -> dict[str, Any]:
             with translation.override(self.language):
-                return engine.state(self.consumer.user, lesson)
+                return engine.state(self.consumer.user, lesson, sandbox)
 
         await self.consumer.send_json(await sync_to_async(state)())
 

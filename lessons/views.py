@@ -75,7 +75,7 @@ def lesson_page(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "key": step.key,
             "number": number,
-            "title": step.localized("title"),
+            "title": templating.render(step.localized("title"), ctx),
             "html": markers.render(templating.render(step.localized("body"), ctx), button_labels),
             "has_hints": bool(step.hints),
             "has_undo": bool(step.undo),

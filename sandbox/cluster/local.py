@@ -4,6 +4,7 @@ kubelet on a few fake nodes. Built by docker/localcluster/build.sh; nothing is d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -25,6 +26,10 @@ BINARIES = {
 }
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _say(message: str) -> None:
     print(f"cluster: {message}", flush=True)
 
@@ -33,11 +38,20 @@ class LocalCluster:
     def __init__(self) -> None:
         self.kubeconfig: Path = settings.CLUSTER_ADMIN_KUBECONFIG
         self.workdir = self.kubeconfig.parent / "kwok"
+        # kwokctl reads its configuration once, when it creates the cluster; the stamp says
+        # which configuration the existing cluster was created with.
+        self.config = self.kubeconfig.parent / "kwokctl.yaml"
+        self.stamp = self.kubeconfig.parent / "kwokctl.sha256"
 
     # --- commands -------------------------------------------------------------------------
     def up(self) -> None:
         started = time.monotonic()
         self._build()
+        config = self._render_config()
+        if self._admin_kubeconfig().is_file() and self._stamp() != _digest(config):
+            _say("the cluster configuration changed (docker/localcluster/kwokctl.yaml); recreating the cluster")
+            self._kwokctl("delete", "cluster", check=False)
+            shutil.rmtree(self.workdir, ignore_errors=True)
         if self._ready(self._admin_kubeconfig()):
             _say("already running")
         elif self._admin_kubeconfig().is_file():
@@ -61,6 +75,7 @@ class LocalCluster:
             self._kwokctl("delete", "cluster", check=False)
             shutil.rmtree(self.workdir, ignore_errors=True)
         self.kubeconfig.unlink(missing_ok=True)
+        self.stamp.unlink(missing_ok=True)
         _say("removed")
 
     def status(self) -> int:
@@ -81,9 +96,11 @@ class LocalCluster:
         flags: list[str] = []
         for flag, binary in BINARIES.items():
             flags += [flag, str(bin_dir / binary)]
+        config = self._render_config()
+        self.config.write_text(config)
         self._kwokctl(
             "-c",
-            str(LOCALCLUSTER_DIR / "kwokctl.yaml"),
+            str(self.config),
             "create",
             "cluster",
             # Keep kwokctl away from ~/.kube/config: our kubeconfig is written below.
@@ -95,6 +112,18 @@ class LocalCluster:
         )
         if not self._wait_ready(60):
             raise RuntimeError(f"the API server did not become ready; see logs in {self.workdir}/clusters/{NAME}/logs")
+        self.stamp.write_text(_digest(config))
+
+    def _render_config(self) -> str:
+        """docker/localcluster/kwokctl.yaml with the absolute paths kwok needs (sample logs)."""
+        return (
+            (LOCALCLUSTER_DIR / "kwokctl.yaml")
+            .read_text()
+            .replace("@LOCALCLUSTER_DIR@", str(LOCALCLUSTER_DIR.resolve()))
+        )
+
+    def _stamp(self) -> str:
+        return self.stamp.read_text().strip() if self.stamp.is_file() else ""
 
     def _write_kubeconfig(self) -> None:
         write_private(self.kubeconfig, self._kwokctl("get", "kubeconfig", capture=True).stdout)

@@ -152,10 +152,23 @@ def test_the_socket_completes_a_step_when_the_terminal_changes_the_sandbox(make_
 def test_the_articles_get_all_works_for_a_student_and_stays_read_only(make_sandbox: MakeSandbox) -> None:
     from tests.cluster.conftest import run_kubectl
 
-    sandbox, kubeconfig = make_sandbox()
+    _, kubeconfig = make_sandbox()
     # `get all` fails as a whole when one of its kinds is forbidden.
     assert run_kubectl(kubeconfig, "get", "all", check=False).returncode == 0
     assert run_kubectl(kubeconfig, "get", "all", "-n", "kube-system", check=False).returncode == 0
     refused = run_kubectl(kubeconfig, "create", "job", "j", "--image=busybox", check=False)
     assert refused.returncode != 0
     assert 'cannot create resource "jobs"' in refused.stderr
+
+
+def test_kubectl_logs_answers_with_a_labelled_sample_on_the_simulated_cluster(make_sandbox: MakeSandbox) -> None:
+    from tests.cluster.conftest import run_kubectl
+
+    _, kubeconfig = make_sandbox()
+    run_kubectl(kubeconfig, "run", "petclinic", "--image=spring2go/spring-petclinic:1.0.0.RELEASE")
+    run_kubectl(kubeconfig, "run", "web", "--image=nginx")
+    run_kubectl(kubeconfig, "wait", "--for=condition=Ready", "pod/petclinic", "pod/web", "--timeout=60s")
+    sample = run_kubectl(kubeconfig, "logs", "petclinic").stdout
+    assert sample.startswith("[sandbox] Sample log: this pod runs on a simulated node (kwok).")
+    assert "Started PetClinicApplication" in sample
+    assert "no real output" in run_kubectl(kubeconfig, "logs", "web").stdout

@@ -137,11 +137,11 @@ def test_selects_needs_a_match_and_only_pods_with_the_label() -> None:
     assert "no selector" in run(check, DataWorld({"Pod": pods, "Service": [service({})]})).message
 
 
-def event(reason: str, kind: str, name: str, message: str = "", count: int = 1) -> dict[str, Any]:
+def event(reason: str, kind: str, name: str, message: str = "", count: int = 1, uid: str = "") -> dict[str, Any]:
     return {
         "metadata": {"name": f"{name}.1", "namespace": NS},
         "reason": reason,
-        "involvedObject": {"kind": kind, "name": name},
+        "involvedObject": {"kind": kind, "name": name, "uid": uid or f"uid-{name}"},
         "message": message,
         "count": count,
     }
@@ -154,32 +154,64 @@ def test_event_by_reason_object_and_message() -> None:
     assert run({"event": {"reason": "Killing"}}, world).message == "No Killing event has happened yet."
 
 
-def replicaset(name: str, owner: str | None = None, revision: str = "1", ready: int = 3) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": NS, "annotations": {checks.REVISION: revision}}
+def replicaset(
+    name: str, owner: str | None = None, revision: str = "1", ready: int = 3, replicas: int = 3
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": NS,
+        "uid": f"uid-{name}",
+        "annotations": {checks.REVISION: revision},
+    }
     if owner:
         meta["ownerReferences"] = [{"kind": "Deployment", "name": owner, "controller": True}]
-    return {"metadata": meta, "spec": {"replicas": 3}, "status": {"readyReplicas": ready}}
+    return {"metadata": meta, "spec": {"replicas": replicas}, "status": {"readyReplicas": ready}}
+
+
+def created(name: str, count: int, uid: str = "") -> list[dict[str, Any]]:
+    return [event("SuccessfulCreate", "ReplicaSet", name, f"Created pod: {name}-{i}", uid=uid) for i in range(count)]
 
 
 def test_self_healed_needs_a_replacement_and_all_replicas_back() -> None:
-    created = [event("SuccessfulCreate", "ReplicaSet", "web", f"Created pod: web-{i}") for i in range(3)]
     check = {"self_healed": {"replicaset": "web"}}
+    first = created("web", 3)
     assert (
-        "has not replaced any pod"
-        in run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": created})).message
+        "has not replaced any pod" in run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": first})).message
     )
-    again = [*created, event("SuccessfulCreate", "ReplicaSet", "web", "Created pod: web-3")]
+    again = created("web", 4)
     assert "2 of 3" in run(check, DataWorld({"ReplicaSet": [replicaset("web", ready=2)], "Event": again})).message
     assert run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": again})).ok
-    # The same through a Deployment: its current ReplicaSet is the one with its revision.
+
+
+def test_scaling_up_and_down_is_not_self_healing() -> None:
+    check = {"self_healed": {"replicaset": "web"}}
+    up_and_down = [
+        *created("web", 5),
+        *[event("SuccessfulDelete", "ReplicaSet", "web", f"Deleted pod: web-{i}") for i in (3, 4)],
+    ]
+    assert not run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": up_and_down})).ok
+    assert not run(
+        check, DataWorld({"ReplicaSet": [replicaset("web", replicas=5, ready=5)], "Event": created("web", 5)})
+    ).ok
+
+
+def test_events_of_an_earlier_replicaset_with_the_same_name_do_not_count() -> None:
+    check = {"self_healed": {"replicaset": "web"}}
+    events = [*created("web", 3, uid="uid-old"), *created("web", 3)]
+    assert not run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": events})).ok
+
+
+def test_self_healed_through_a_deployment_uses_its_current_replicaset() -> None:
     world = DataWorld(
         {
             "Deployment": [deployment(revision="2")],
             "ReplicaSet": [replicaset("web-old", "web", "1"), replicaset("web-new", "web", "2")],
-            "Event": [event("SuccessfulCreate", "ReplicaSet", "web-new", "x", count=4)],
+            "Event": [event("SuccessfulCreate", "ReplicaSet", "web-new", "x", count=4), *created("web-old", 9)],
         }
     )
     assert run({"self_healed": {"deployment": "web"}}, world).ok
+    world.items["Event"] = [event("SuccessfulCreate", "ReplicaSet", "web-new", "x", count=3), *created("web-old", 9)]
+    assert not run({"self_healed": {"deployment": "web"}}, world).ok
 
 
 def test_history_revisions_current_revision_and_image() -> None:

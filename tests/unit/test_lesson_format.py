@@ -160,9 +160,9 @@ def test_placeholders() -> None:
     assert templating.problems("{{ namespace }} {{ secret_key }}") == [
         (1, "unknown placeholder {{ secret_key }}; known: namespace, node_port, registry")
     ]
-    assert templating.problems("{{ namespace") == [
-        (1, "unmatched '{{' or '}}' (placeholders look like {{ namespace }})")
-    ]
+    # Other double braces (go-templates, JSON) are text, not placeholders.
+    assert templating.problems('kubectl get pods -o go-template=\'{{.metadata.name}}\' {"a":{"b":1}}') == []
+    assert templating.render("{{.metadata.name}} {{ namespace }}", {"namespace": "a"}) == "{{.metadata.name}} a"
     assert templating.registry_prefix("") == ""
     assert templating.registry_prefix("mirror.local:5000/") == "mirror.local:5000/"
 
