@@ -361,12 +361,20 @@ def check_self_healed(body: Raw, namespace: str, world: World) -> Result:
         replicaset = found
     wanted = (replicaset.get("spec") or {}).get("replicas", 1)
     # The ReplicaSet controller records a SuccessfulCreate per pod it makes and a SuccessfulDelete
-    # per pod it removes when scaled down (repeats are counted). A pod the student deleted is
-    # replaced without a SuccessfulDelete, so creations beyond deletions and replicas mean a
-    # replacement. Events are matched by uid: a ReplicaSet re-created under the same name starts over.
+    # per pod it removes when scaled down (repeats are counted), matched here by uid so a
+    # ReplicaSet re-created under the same name starts over. Pods it made and did not remove,
+    # but which are no longer there, were deleted by someone else: each was replaced. (Pods it
+    # adopted are older than the ReplicaSet and are left out of the count.)
     created = _event_count(world, namespace, "SuccessfulCreate", replicaset)
     removed = _event_count(world, namespace, "SuccessfulDelete", replicaset)
-    if created - removed <= wanted:
+    born = replicaset["metadata"].get("creationTimestamp") or ""
+    alive = [
+        p
+        for p in _live(world.objects("Pod", namespace))
+        if any(r.get("uid") == replicaset["metadata"].get("uid") for r in p["metadata"].get("ownerReferences") or [])
+        and (p["metadata"].get("creationTimestamp") or "") >= born
+    ]
+    if created - removed - len(alive) <= 0:
         return fail(_("%(what)s has not replaced any pod yet: delete one of its pods and watch it come back.") % what)
     ready = (replicaset.get("status") or {}).get("readyReplicas", 0)
     if ready < wanted:

@@ -97,6 +97,7 @@ class LocalCluster:
         for flag, binary in BINARIES.items():
             flags += [flag, str(bin_dir / binary)]
         config = self._render_config()
+        self.config.parent.mkdir(parents=True, exist_ok=True)
         self.config.write_text(config)
         self._kwokctl(
             "-c",

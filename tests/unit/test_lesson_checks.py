@@ -161,6 +161,7 @@ def replicaset(
         "name": name,
         "namespace": NS,
         "uid": f"uid-{name}",
+        "creationTimestamp": "2026-01-01T10:00:00Z",
         "annotations": {checks.REVISION: revision},
     }
     if owner:
@@ -172,33 +173,55 @@ def created(name: str, count: int, uid: str = "") -> list[dict[str, Any]]:
     return [event("SuccessfulCreate", "ReplicaSet", name, f"Created pod: {name}-{i}", uid=uid) for i in range(count)]
 
 
+def owned(rs: str, *names: str, at: str = "2026-01-01T10:00:05Z") -> list[dict[str, Any]]:
+    ref = {"kind": "ReplicaSet", "name": rs, "uid": f"uid-{rs}", "controller": True}
+    return [pod(n, {"app": "web"}, ownerReferences=[ref], creationTimestamp=at) for n in names]
+
+
 def test_self_healed_needs_a_replacement_and_all_replicas_back() -> None:
     check = {"self_healed": {"replicaset": "web"}}
-    first = created("web", 3)
-    assert (
-        "has not replaced any pod" in run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": first})).message
+    world = DataWorld(
+        {"ReplicaSet": [replicaset("web")], "Event": created("web", 3), "Pod": owned("web", "a", "b", "c")}
     )
-    again = created("web", 4)
-    assert "2 of 3" in run(check, DataWorld({"ReplicaSet": [replicaset("web", ready=2)], "Event": again})).message
-    assert run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": again})).ok
+    assert "has not replaced any pod" in run(check, world).message
+    # b was deleted; d replaced it.
+    world.items |= {"Event": created("web", 4), "Pod": owned("web", "a", "c", "d")}
+    world.items["ReplicaSet"] = [replicaset("web", ready=2)]
+    assert "2 of 3" in run(check, world).message
+    world.items["ReplicaSet"] = [replicaset("web")]
+    assert run(check, world).ok
 
 
 def test_scaling_up_and_down_is_not_self_healing() -> None:
     check = {"self_healed": {"replicaset": "web"}}
-    up_and_down = [
-        *created("web", 5),
-        *[event("SuccessfulDelete", "ReplicaSet", "web", f"Deleted pod: web-{i}") for i in (3, 4)],
-    ]
-    assert not run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": up_and_down})).ok
-    assert not run(
-        check, DataWorld({"ReplicaSet": [replicaset("web", replicas=5, ready=5)], "Event": created("web", 5)})
-    ).ok
+    deleted = [event("SuccessfulDelete", "ReplicaSet", "web", f"Deleted pod: web-{i}") for i in (3, 4)]
+    pods = owned("web", "a", "b", "c")
+    world = DataWorld({"ReplicaSet": [replicaset("web")], "Event": [*created("web", 5), *deleted], "Pod": pods})
+    assert not run(check, world).ok
+    five = owned("web", "a", "b", "c", "d", "e")
+    bigger = DataWorld(
+        {"ReplicaSet": [replicaset("web", replicas=5, ready=5)], "Event": created("web", 5), "Pod": five}
+    )
+    assert not run(check, bigger).ok
 
 
 def test_events_of_an_earlier_replicaset_with_the_same_name_do_not_count() -> None:
     check = {"self_healed": {"replicaset": "web"}}
     events = [*created("web", 3, uid="uid-old"), *created("web", 3)]
-    assert not run(check, DataWorld({"ReplicaSet": [replicaset("web")], "Event": events})).ok
+    world = DataWorld({"ReplicaSet": [replicaset("web")], "Event": events, "Pod": owned("web", "a", "b", "c")})
+    assert not run(check, world).ok
+
+
+def test_an_adopted_pod_does_not_hide_a_replacement() -> None:
+    # A leftover pod with matching labels was adopted; the ReplicaSet made only two.
+    check = {"self_healed": {"replicaset": "web"}}
+    adopted = owned("web", "old", at="2026-01-01T09:00:00Z")
+    world = DataWorld(
+        {"ReplicaSet": [replicaset("web")], "Event": created("web", 2), "Pod": [*adopted, *owned("web", "a", "b")]}
+    )
+    assert not run(check, world).ok
+    world.items |= {"Event": created("web", 3), "Pod": [*adopted, *owned("web", "b", "c")]}
+    assert run(check, world).ok
 
 
 def test_self_healed_through_a_deployment_uses_its_current_replicaset() -> None:
@@ -207,6 +230,7 @@ def test_self_healed_through_a_deployment_uses_its_current_replicaset() -> None:
             "Deployment": [deployment(revision="2")],
             "ReplicaSet": [replicaset("web-old", "web", "1"), replicaset("web-new", "web", "2")],
             "Event": [event("SuccessfulCreate", "ReplicaSet", "web-new", "x", count=4), *created("web-old", 9)],
+            "Pod": owned("web-new", "a", "b", "c"),
         }
     )
     assert run({"self_healed": {"deployment": "web"}}, world).ok
