@@ -91,6 +91,10 @@ def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox
     if sandbox is not None and not fits(lesson, sandbox):
         if not replace:
             return sandbox, False
+        # Not inside the caller's transaction: the cluster objects go for good, so the row
+        # must say so even if creating the replacement fails afterwards.
+        if transaction.get_connection().in_atomic_block:
+            raise RuntimeError("replace a sandbox outside a transaction")
         provisioning.destroy(sandbox.pk)
         sandbox = None
     if sandbox is None:
@@ -233,9 +237,9 @@ def reset_step(user: User, lesson: Lesson, key: object, sandbox: Sandbox) -> lis
 def reset_lesson(user: User, lesson: Lesson, sandbox: Sandbox | None) -> None:
     """Start over: no progress, an empty namespace, the lesson's files as they were handed out."""
     StepProgress.objects.filter(user=user, step__lesson=lesson).delete()
-    if sandbox is not None and sandbox.state == State.READY:
+    if sandbox is not None:
         with transaction.atomic():
-            lifecycle.request_reset(sandbox)
+            lifecycle.request_reset(sandbox)  # only a ready sandbox; a reset under way is enough
         seed_files(lesson, sandbox, overwrite=True)
 
 

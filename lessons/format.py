@@ -275,11 +275,25 @@ def check_problems(check: dict[str, Any]) -> list[str]:
         problems.append(f"{kind} takes a name or a selector, not both")
     for pattern in (body.get("matches"),):
         if isinstance(pattern, str):
-            try:
-                regex.compile(pattern)
-            except regex.error as exc:
-                problems.append(f"not a valid regular expression {pattern!r}: {exc}")
+            problems += regex_problems(pattern)
     return problems
+
+
+# Inputs that make a backtracking pattern such as ^(a|aa)+$ take exponential time.
+_PROBES = ["a" * 28 + "!", "kubectl " * 12 + "!", "1" * 28 + "x", " " * 28 + "!"]
+
+
+def regex_problems(pattern: str) -> list[str]:
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        return [f"not a valid regular expression {pattern!r}: {exc}"]
+    try:
+        for probe in _PROBES:
+            compiled.search(probe, timeout=0.05)
+    except TimeoutError:
+        return [f"the regular expression {pattern!r} can take exponential time (nested repetition); simplify it"]
+    return []
 
 
 CHECK_KINDS = (

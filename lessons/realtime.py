@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -35,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+# Lesson slugs and step ids as the schema allows them (and nothing a database would choke on).
+KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
+CHECK_INTERVAL = 1.0  # seconds between two checks a student asks for
 
 
 class LessonHandler:
@@ -44,6 +49,7 @@ class LessonHandler:
         self.language = settings.LANGUAGE_CODE
         self.pending: asyncio.Task[None] | None = None
         self.dirty = False
+        self.last_check = 0.0
 
     async def receive(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -54,8 +60,12 @@ class LessonHandler:
             await self._error(_("Open a lesson first."))
             return
         step = message.get("step")
+        if step is not None and not (isinstance(step, str) and KEY.match(step)):
+            await self._error(_("There is no such step."))
+            return
         if kind == "lesson.check":
-            await self.check()
+            # The button, not a loop: one check at a time, at most one per CHECK_INTERVAL.
+            self._schedule(delay=max(0.0, self.last_check + CHECK_INTERVAL - time.monotonic()))
         elif kind == "lesson.hint":
             await sync_to_async(engine.reveal_hint)(self.consumer.user, self.lesson, step)
             await self.send_state()
@@ -77,7 +87,7 @@ class LessonHandler:
             await self._error(f"unknown message type {kind!r}")
 
     async def open(self, slug: object, language: object) -> None:
-        if not isinstance(slug, str) or len(slug) > 50:
+        if not isinstance(slug, str) or not KEY.match(slug):
             await self._error("lesson.open needs a lesson 'slug'")
             return
         self.language = language if isinstance(language, str) and language in LANGUAGE_CODES else settings.LANGUAGE_CODE
@@ -96,6 +106,7 @@ class LessonHandler:
         lesson = self.lesson
         if lesson is None:
             return
+        self.last_check = time.monotonic()
         sandbox = await self.consumer.refresh_sandbox()
         try:
             message = await sync_to_async(self._check)(lesson, sandbox)
@@ -131,18 +142,22 @@ class LessonHandler:
     async def on_command_done(self, payload: dict[str, Any]) -> None:
         self._schedule()
 
-    def _schedule(self) -> None:
+    def _schedule(self, delay: float | None = None) -> None:
+        """Check soon. Requests arriving while a check waits or runs are folded into one more
+        check after it, so no burst (events, clicks) runs more than one check at a time."""
         if self.lesson is None:
             return
         self.dirty = True
         if self.pending is None or self.pending.done():
-            self.pending = asyncio.create_task(self._debounced())
+            wait = settings.LESSONS_CHECK_DEBOUNCE_MS / 1000 if delay is None else delay
+            self.pending = asyncio.create_task(self._debounced(wait))
 
-    async def _debounced(self) -> None:
+    async def _debounced(self, wait: float) -> None:
         while self.dirty:
-            await asyncio.sleep(settings.LESSONS_CHECK_DEBOUNCE_MS / 1000)
+            await asyncio.sleep(wait)
             self.dirty = False
             await self.check()
+            wait = max(settings.LESSONS_CHECK_DEBOUNCE_MS / 1000, CHECK_INTERVAL / 2)
 
     async def _error(self, message: str) -> None:
         await self.consumer.send_json({"type": "lesson.error", "message": message})

@@ -5,7 +5,6 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -116,8 +115,8 @@ def lesson_start(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = _lesson(slug)
     wants_json = "application/json" in request.headers.get("Accept", "")
     try:
-        with transaction.atomic():
-            sandbox, fits = engine.begin(_user(request), lesson, replace=request.POST.get("replace") == "1")
+        # No transaction around a replacement: destroying the old sandbox is not undone by a rollback.
+        sandbox, fits = engine.begin(_user(request), lesson, replace=request.POST.get("replace") == "1")
     except Exception as exc:
         if not (k8s.is_transient(exc) or isinstance(exc, k8s.ApiException | RuntimeError)):
             raise

@@ -30,12 +30,10 @@ class SandboxAdmin(admin.ModelAdmin[Sandbox]):
 
     @admin.action(description=_("Reset to an empty namespace"))
     def reset_sandboxes(self, request: HttpRequest, queryset: QuerySet[Sandbox]) -> None:
-        ready = queryset.filter(state=State.READY)
-        for sandbox in ready:
-            lifecycle.request_reset(sandbox)
+        count = sum(lifecycle.request_reset(sandbox) for sandbox in queryset.filter(state=State.READY))
         self.message_user(
             request,
-            ngettext("%d sandbox is being reset.", "%d sandboxes are being reset.", ready.count()) % ready.count(),
+            ngettext("%d sandbox is being reset.", "%d sandboxes are being reset.", count) % count,
             messages.SUCCESS,
         )
 

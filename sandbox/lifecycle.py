@@ -150,8 +150,13 @@ def touch(sandbox: Sandbox) -> None:
     Sandbox.objects.filter(pk=sandbox.pk).update(last_activity_at=timezone.now())
 
 
-def request_reset(sandbox: Sandbox) -> None:
+def request_reset(sandbox: Sandbox) -> bool:
+    """Empty a ready sandbox (by a worker). The state changes here, so a burst of requests
+    enqueues one reset, not one per click; False when it was not ready."""
+    if not transition(sandbox.pk, (State.READY,), State.RESETTING):
+        return False
     transaction.on_commit(lambda: tasks.reset.delay(sandbox.pk))
+    return True
 
 
 def request_destroy(sandbox: Sandbox, final_state: str = State.DELETED) -> None:

@@ -60,5 +60,6 @@ def sandbox_reset(request: HttpRequest) -> JsonResponse:
     if sandbox is None or sandbox.state != State.READY:
         return JsonResponse({"error": "Only a ready sandbox can be reset."}, status=409)
     with transaction.atomic():
-        lifecycle.request_reset(sandbox)
+        if not lifecycle.request_reset(sandbox):
+            return JsonResponse({"error": "Only a ready sandbox can be reset."}, status=409)
     return JsonResponse({**sandbox.as_status(), "state": State.RESETTING}, status=202)

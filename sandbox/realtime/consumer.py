@@ -4,6 +4,7 @@ sandbox, and routes each message by the prefix of its type to that feature's han
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -15,6 +16,10 @@ from sandbox import lifecycle
 from sandbox.models import Sandbox
 
 MAX_MESSAGE = 64 * 1024
+MAX_SOCKETS_PER_USER = 8
+# Open page sockets per user id in this process.
+_sockets: dict[int, int] = {}
+log = logging.getLogger(__name__)
 
 
 class Handler(Protocol):
@@ -42,6 +47,12 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             await self.close(code=4401)
             return
         self.user = user
+        if _sockets.get(user.pk, 0) >= MAX_SOCKETS_PER_USER:
+            # Each socket may run checks and a terminal: a student cannot open them without limit.
+            await self.close(code=4429)
+            return
+        _sockets[user.pk] = _sockets.get(user.pk, 0) + 1
+        self.counted = True
         self.sandbox = await database_sync_to_async(_live_sandbox)(user)
         await self.accept()
         from sandbox.liveview.handlers import ClusterHandler
@@ -54,8 +65,13 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         await self.send_json({"type": "hello", "sandbox": self.sandbox.as_status() if self.sandbox else None})
 
     async def disconnect(self, code: int) -> None:
-        for handler in getattr(self, "handlers", {}).values():
-            await handler.close()
+        try:
+            for handler in getattr(self, "handlers", {}).values():
+                await handler.close()
+        finally:
+            if getattr(self, "counted", False):
+                self.counted = False
+                _sockets[self.user.pk] = max(0, _sockets.get(self.user.pk, 1) - 1)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_MESSAGE:
@@ -77,7 +93,13 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         if handler is None:
             await self.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
             return
-        await handler.receive(message)
+        try:
+            await handler.receive(message)
+        except Exception:
+            # A bad message must not end the consumer: an exception here would skip disconnect()
+            # and leave the terminal session (and its kubectl) behind.
+            log.exception("handling %s failed", kind)
+            await self.send_json({"type": "error", "message": "that request failed; try again"})
 
     async def cluster_event(self, event: dict[str, Any]) -> None:
         """A change in this sandbox, sent to its group by the watcher."""

@@ -172,3 +172,61 @@ def test_kubectl_logs_answers_with_a_labelled_sample_on_the_simulated_cluster(ma
     assert sample.startswith("[sandbox] Sample log: this pod runs on a simulated node (kwok).")
     assert "Started PetClinicApplication" in sample
     assert "no real output" in run_kubectl(kubeconfig, "logs", "web").stdout
+
+
+def test_hostile_lesson_messages_get_an_error_and_the_socket_survives(make_sandbox: MakeSandbox) -> None:
+    load()
+    sandbox, _ = make_sandbox()
+    owner = User.objects.get(sandboxes=sandbox)
+
+    async def scenario() -> None:
+        communicator = await connect(owner)
+        for message in (
+            {"type": "lesson.open", "slug": "pod\u0000"},
+            {"type": "lesson.open", "slug": ["pod"]},
+            {"type": "lesson.open", "slug": "pod", "language": "<script>"},
+            {"type": "lesson.hint", "step": "apply\u0000"},
+            {"type": "lesson.skip", "step": {"key": "apply"}},
+        ):
+            await communicator.send_json_to(message)
+        seen: list[dict[str, Any]] = []
+        while len([m for m in seen if m["type"] in ("lesson.error", "lesson.state")]) < 5:
+            seen.append(await communicator.receive_json_from(timeout=20))
+        assert [m["type"] for m in seen if m["type"].startswith("lesson.") and m["type"] != "lesson.files"] == [
+            "lesson.error",
+            "lesson.error",
+            "lesson.state",
+            "lesson.error",
+            "lesson.error",
+        ]
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(timeout=10) == {"type": "pong"}
+        await communicator.disconnect()
+
+    run_async(scenario)
+
+
+def test_a_student_cannot_open_sockets_without_limit(make_sandbox: MakeSandbox) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from sandbox.asgi import application
+    from sandbox.realtime.consumer import MAX_SOCKETS_PER_USER
+    from tests.cluster.test_terminal_socket import cookie_for
+
+    sandbox, _ = make_sandbox()
+    owner = User.objects.get(sandboxes=sandbox)
+
+    async def scenario() -> None:
+        sockets = [await connect(owner) for _ in range(MAX_SOCKETS_PER_USER)]
+        cookie = await sync_to_async(cookie_for)(owner)
+        extra = WebsocketCommunicator(
+            application, "/ws/sandbox/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost")]
+        )
+        connected, code = await extra.connect(timeout=10)
+        assert (connected, code) == (False, 4429)
+        await sockets[0].disconnect()
+        again = await connect(owner)  # a closed socket frees its place
+        for socket in [*sockets[1:], again]:
+            await socket.disconnect()
+
+    run_async(scenario)

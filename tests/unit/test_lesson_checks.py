@@ -295,3 +295,15 @@ def test_field_paths(path: str, parsed: list[tuple[str, Any]]) -> None:
 def test_bad_field_paths_are_refused(path: str) -> None:
     with pytest.raises(ValueError, match="cannot read the path"):
         format.parse_path(path)
+
+
+def test_a_slow_regular_expression_fails_the_check_instead_of_holding_the_server() -> None:
+    slow = {"ran": {"matches": "^(a|aa)+$"}}  # a lesson that slipped past validation
+    world = DataWorld(lines=["a" * 40 + "!"] * 3)
+    result = run(slow, world)
+    assert not result.ok
+    assert result.message == "This check could not be evaluated."
+    assert format.regex_problems("^(a|aa)+$") == [
+        "the regular expression '^(a|aa)+$' can take exponential time (nested repetition); simplify it"
+    ]
+    assert format.regex_problems(r"^kubectl\s+get\s+nodes") == []
