@@ -143,7 +143,7 @@ def test_the_socket_completes_a_step_when_the_terminal_changes_the_sandbox(make_
         await communicator.send_json_to({"type": "lesson.open", "slug": "../etc"})
         while (message := await communicator.receive_json_from(timeout=10))["type"] != "lesson.error":
             pass
-        assert message["message"] == "There is no lesson ../etc."
+        assert message["message"] == "lesson.open needs a lesson 'slug'"
         await communicator.disconnect()
 
     run_async(scenario)
