@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.db import connections
 from django.utils import timezone
 
 from lessons import engine, templating
@@ -67,6 +69,9 @@ async def run_lines(user: User, sandbox: Sandbox, lines: list[str]) -> str:
                 return f"`{line}` exited with {status}:\n{transcript.text()}"
     finally:
         await session.close()
+        # sync_to_async's worker thread opened its own database connection; this asyncio.run
+        # is its last user.
+        await sync_to_async(connections.close_all)()
     return ""
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from lessons import loader
+from lessons.models import Lesson
 from tests.unit.test_lesson_format import make
 
 pytestmark = pytest.mark.django_db
@@ -48,3 +49,11 @@ def test_the_page_renders_steps_buttons_and_placeholders(client: Client, lesson:
 def test_starting_needs_a_post(client: Client, lesson: None) -> None:
     client.force_login(User.objects.create_user("dan"))
     assert client.get("/lessons/demo/start").status_code == 405
+
+
+def test_admins_see_lessons_steps_and_progress(client: Client, lesson: None, admin_user: User) -> None:
+    client.force_login(admin_user)
+    assert "demo" in client.get("/admin/lessons/lesson/").content.decode()
+    lesson_id = Lesson.objects.get(slug="demo").pk
+    assert "first" in client.get(f"/admin/lessons/lesson/{lesson_id}/change/").content.decode()
+    assert client.get("/admin/lessons/stepprogress/").status_code == 200
