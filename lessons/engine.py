@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from lessons import checks, templating
 from lessons.models import Lesson, Step, StepProgress
-from sandbox import k8s, lifecycle, provisioning
+from sandbox import k8s, lifecycle, manifests, provisioning
 from sandbox.models import Sandbox, State
 from sandbox.terminal import workspace
 from sandbox.terminal.models import CommandAudit
@@ -78,9 +78,10 @@ def step_failures(step: Step, sandbox: Sandbox, world: ClusterWorld) -> list[str
 
 def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
     needs = lesson.needs or {}
-    return sandbox.size == needs.get("size", sandbox.size) and set(needs.get("extra_namespaces") or []) <= set(
-        sandbox.extra_namespaces
-    )
+    sizes = list(manifests.PRESETS)  # smallest first: a bigger sandbox fits a smaller need
+    wanted = needs.get("size", sandbox.size)
+    big_enough = wanted not in sizes or sandbox.size not in sizes or sizes.index(sandbox.size) >= sizes.index(wanted)
+    return big_enough and set(needs.get("extra_namespaces") or []) <= set(sandbox.extra_namespaces)
 
 
 def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox | None, bool]:
@@ -97,6 +98,8 @@ def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox
             raise RuntimeError("replace a sandbox outside a transaction")
         provisioning.destroy(sandbox.pk)
         sandbox = None
+    if sandbox is not None and sandbox.state == State.FAILED:
+        sandbox = lifecycle.start(user)  # "Start" after a failure provisions it again
     if sandbox is None:
         needs = lesson.needs or {}
         if (
