@@ -40,9 +40,9 @@ export function setupLesson(root, { socket, terminal, files, labels, slug }) {
     }
   }
 
+  // Screen readers hear a step complete, whatever has the focus (usually the terminal).
   function announce(text) {
-    const status = root.querySelector("#lesson-complete");
-    status.setAttribute("aria-label", text);
+    root.querySelector("#lesson-announce").textContent = text;
   }
 
   root.addEventListener("click", (event) => {
