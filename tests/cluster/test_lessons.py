@@ -224,6 +224,7 @@ def test_a_student_cannot_open_sockets_without_limit(make_sandbox: MakeSandbox) 
         )
         connected, code = await extra.connect(timeout=10)
         assert (connected, code) == (False, 4429)
+        await extra.wait(timeout=5)  # the refused consumer has finished (left pending, it hangs the loop's shutdown)
         await sockets[0].disconnect()
         again = await connect(owner)  # a closed socket frees its place
         for socket in [*sockets[1:], again]:
