@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 
 from tests.cluster.conftest import admin_kubeconfig, kubectl, make_sandbox  # noqa: F401  (shared fixtures)
 from tests.processes import free_port, start_daphne, start_watcher, stop
@@ -68,3 +68,6 @@ def browser_page(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         yield page
         browser.close()
+        # ORM calls made while Playwright's sync API was active ran in its greenlet, which has a
+        # database connection of its own: close it here, or the test database cannot be dropped.
+        connections.close_all()
