@@ -16,6 +16,7 @@ import regex
 from django.utils.translation import gettext as _
 
 from lessons.format import parse_path
+from lessons.models import in_language
 
 Raw = dict[str, Any]
 REVISION = "deployment.kubernetes.io/revision"
@@ -60,14 +61,8 @@ def evaluate(check: dict[str, Any], world: World) -> Result:
         # the check instead of holding the server.
         result = fail(_("This check could not be evaluated."))
     if not result.ok and "message" in check:
-        return Result(False, _localized(check["message"]))
+        return Result(False, in_language(check["message"]))
     return result
-
-
-def _localized(text: dict[str, str]) -> str:
-    from django.utils.translation import get_language
-
-    return text.get(get_language() or "en") or text["en"]
 
 
 def _live(objects: list[Raw]) -> list[Raw]:
@@ -290,7 +285,7 @@ def check_selects(body: Raw, namespace: str, world: World) -> Result:
 def _events(world: World, namespace: str, reason: str, kind: str | None, name: str | None) -> list[Raw]:
     found = []
     for event in world.objects("Event", namespace):
-        involved = event.get("involvedObject") or event.get("regarding") or {}
+        involved = event.get("involvedObject") or {}
         if event.get("reason") != reason:
             continue
         if kind and involved.get("kind") != kind:
@@ -304,7 +299,7 @@ def _events(world: World, namespace: str, reason: str, kind: str | None, name: s
 def check_event(body: Raw, namespace: str, world: World) -> Result:
     events = _events(world, namespace, body["reason"], body.get("kind"), body.get("name"))
     if "message_contains" in body:
-        events = [e for e in events if body["message_contains"] in (e.get("message") or e.get("note") or "")]
+        events = [e for e in events if body["message_contains"] in (e.get("message") or "")]
     if events:
         return PASS
     target = (

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lessons import checks, templating
-from lessons.models import Lesson, Step, StepProgress
+from lessons.models import Lesson, Step, StepProgress, in_language
 from sandbox import k8s, lifecycle, manifests, provisioning
 from sandbox.models import Sandbox, State
 from sandbox.terminal import workspace
@@ -183,17 +183,13 @@ def state(user: User, lesson: Lesson, sandbox: Sandbox | None = None) -> dict[st
                 "key": step.key,
                 "status": status,
                 "failures": (row.failures if row and status == "current" else []),
-                "hints": [templating.render(_text(h), ctx) if ctx else _text(h) for h in step.hints[:shown]],
+                "hints": [
+                    templating.render(in_language(h), ctx) if ctx else in_language(h) for h in step.hints[:shown]
+                ],
                 "more_hints": shown < len(step.hints),
             }
         )
     return {"type": "lesson.state", "lesson": lesson.slug, "steps": steps, "complete": not current_found}
-
-
-def _text(value: dict[str, str]) -> str:
-    from django.utils.translation import get_language
-
-    return value.get(get_language() or "en") or value["en"]
 
 
 def _step(lesson: Lesson, key: object) -> Step | None:

@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 
 
-def _pick(values: dict[str, Any], fallback: str) -> Any:
+def in_language(values: dict[str, Any], fallback: str = "") -> Any:
+    """A lesson text ({"en": ..., "zh-hans": ...}) in the active language, English otherwise."""
     return values.get(get_language() or "en") or values.get("en") or fallback
 
 
@@ -38,7 +39,7 @@ class Lesson(models.Model):
         return self.slug
 
     def localized(self, field: str) -> str:
-        value: str = _pick(getattr(self, field) or {}, self.slug)
+        value: str = in_language(getattr(self, field) or {}, self.slug)
         return value
 
 
@@ -62,7 +63,7 @@ class Step(models.Model):
         return f"{self.lesson.slug}/{self.key}"
 
     def localized(self, field: str) -> str:
-        value: str = _pick(getattr(self, field) or {}, self.key)
+        value: str = in_language(getattr(self, field) or {}, self.key)
         return value
 
 

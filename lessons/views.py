@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from lessons import engine, loader, markers, templating
 from lessons.models import Lesson
 from sandbox import k8s, lifecycle
-from sandbox.models import State
+from sandbox.models import Sandbox, State
 from sandbox.terminal.views import page_labels
 
 
@@ -53,8 +53,7 @@ def lesson_list(request: HttpRequest) -> HttpResponse:
     return render(request, "lessons/list.html", {"lessons": lessons})
 
 
-def _placeholder_context(request: HttpRequest) -> dict[str, Any]:
-    sandbox = lifecycle.live_sandbox(_user(request))
+def _placeholder_context(sandbox: Sandbox | None) -> dict[str, Any]:
     if sandbox is not None:
         return engine.context(sandbox)
     # Before the sandbox exists the text still reads well; the values appear once it does.
@@ -68,7 +67,7 @@ def lesson_page(request: HttpRequest, slug: str) -> HttpResponse:
     lesson = _lesson(slug)
     user = _user(request)
     sandbox = lifecycle.live_sandbox(user)
-    ctx = _placeholder_context(request)
+    ctx = _placeholder_context(sandbox)
     button_labels = {"run": _("Run"), "copy": _("Copy"), "open": _("Open in the editor")}
     steps = [
         {

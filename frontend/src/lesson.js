@@ -71,10 +71,5 @@ export function setupLesson(root, { socket, terminal, files, labels, slug }) {
 
   // When the sandbox becomes ready (started from this page), open the lesson again: that hands
   // out its files and checks the first step.
-  let state = null;
-  document.addEventListener("sandbox:status", (event) => {
-    const next = event.detail.state;
-    if (next === "ready" && state !== null && state !== "ready") { open(); files.refresh(); }
-    state = next;
-  });
+  document.addEventListener("sandbox:ready", () => { open(); files.refresh(); });
 }

@@ -28,12 +28,7 @@ if (page) {
   });
   // The live view subscribes when the socket opens; a sandbox that becomes ready later (started
   // from this page) needs a new subscription.
-  let lastState = null;
-  document.addEventListener("sandbox:status", (event) => {
-    const state = event.detail.state;
-    if (state === "ready" && lastState !== null && lastState !== "ready") socket.send({ type: "cluster.subscribe" });
-    lastState = state;
-  });
+  document.addEventListener("sandbox:ready", () => socket.send({ type: "cluster.subscribe" }));
   if (page.dataset.lesson) {
     setupLesson(document.getElementById("lesson"), { socket, terminal, files, labels, slug: page.dataset.lesson });
   }

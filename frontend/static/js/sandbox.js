@@ -8,6 +8,7 @@
   const csrf = panel.querySelector("input[name=csrfmiddlewaretoken]").value;
   const label = (state) => panel.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state;
   let timer = null;
+  let shown = null; // the state rendered last
 
   function render(status) {
     const state = status.state;
@@ -25,8 +26,9 @@
     $("sandbox-error").textContent = error;
     $("sandbox-start").hidden = !(state === "none" || state === "failed" || state === "error");
     $("sandbox-reset").hidden = state !== "ready";
-    // The page's other parts (live view, lesson) follow the sandbox's state through this event.
-    document.dispatchEvent(new CustomEvent("sandbox:status", { detail: status }));
+    // The page's other parts (live view, lesson) hear when a sandbox started from this page is ready.
+    if (state === "ready" && shown !== null && shown !== "ready") document.dispatchEvent(new Event("sandbox:ready"));
+    shown = state;
     const busy = ["requested", "provisioning", "resetting", "deleting"].includes(state);
     clearTimeout(timer);
     if (busy) timer = setTimeout(refresh, 700);
