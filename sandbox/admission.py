@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from sandbox import k8s, lifecycle, locks
 from sandbox.models import LIVE_STATES, QueuedStart, Sandbox
@@ -93,7 +94,11 @@ def check_start_rate(user: User) -> None:
         return
     wait = seconds_until_free(starts[len(starts) - limit], start_window(), now)
     message = (
-        _("You started %(count)d sandboxes in the last %(minutes)d minutes.")
+        ngettext(
+            "You started %(count)d sandbox in the last %(minutes)d minutes.",
+            "You started %(count)d sandboxes in the last %(minutes)d minutes.",
+            len(starts),
+        )
         % {"count": len(starts), "minutes": settings.SANDBOX_START_WINDOW_MINUTES}
         + " "
         + try_again_text(wait)
