@@ -22,7 +22,7 @@ from tests.conftest import run_async
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct-horse-battery"
-ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+ZH: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
 
 
 def sign_up(client: Client, username: str, **extra: Any) -> Any:
