@@ -121,8 +121,10 @@ def request_start(
     check_start_rate(user)
     with transaction.atomic():
         locks.exclusive(LOCK)
-        # Those ahead go first (this may be the student's own turn).
-        _admit_waiting_locked()
+        # Those ahead go first (this may be the student's own turn); a replacement takes the
+        # room its predecessor just left, which is not free for the line.
+        if not replacing:
+            _admit_waiting_locked()
         sandbox = lifecycle.live_sandbox(user)
         if sandbox is not None:
             return sandbox
