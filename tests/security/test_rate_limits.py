@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from accounts.models import Signup
+from lessons import loader
 from sandbox.models import Sandbox, State
 from tests.conftest import run_async
+from tests.unit.test_lesson_format import make
 
 pytestmark = pytest.mark.django_db
 
@@ -269,3 +272,29 @@ def test_starts_older_than_the_window_do_not_count_and_a_live_sandbox_is_not_a_s
     again = client.post("/sandbox/start")
     assert again.status_code == 200
     assert again.json()["namespace"] == live.namespace
+
+
+@pytest.fixture
+def lesson(tmp_path: Path, settings: Any) -> None:
+    settings.LESSONS_DIR = tmp_path
+    make(tmp_path)
+    assert not loader.load().problems
+
+
+@pytest.mark.usefixtures("two_starts", "lesson")
+def test_the_lesson_pages_start_is_limited_too(client: Client, student: User) -> None:
+    ended_starts(student, [30, 20])
+    client.force_login(student)
+    as_json = client.post("/lessons/demo/start", HTTP_ACCEPT="application/json")
+    assert as_json.status_code == 429
+    assert 1790 < retry_after(as_json) <= 1800
+    assert as_json.json()["state"] == "limited"
+    assert as_json.json()["error"].endswith("Try again in 30 minutes.")
+    # The plain form (replacing a sandbox) gets a page that says why, in the student's language.
+    as_form = client.post("/lessons/demo/start", {"replace": "1"}, **ZH)
+    assert as_form.status_code == 429
+    assert "Retry-After" in as_form
+    page = as_form.content.decode()
+    assert "你在过去 60 分钟内已经启动了 2 个沙箱。" in page
+    assert 'href="/lessons/demo/"' in page
+    assert not Sandbox.objects.filter(owner=student, state__in=("requested", "ready")).exists()
