@@ -32,6 +32,11 @@ from sandbox.client_address import client_address
 from sandbox.too_many import try_again_text, with_retry_after
 
 
+def failure_limit(request: HttpRequest, credentials: dict[str, Any] | None) -> int:
+    """AXES_FAILURE_LIMIT: read when used, so the setting has one name (LOGIN_FAILURE_LIMIT)."""
+    return max(1, int(settings.LOGIN_FAILURE_LIMIT))
+
+
 def address_for_axes(request: HttpRequest) -> str | None:
     """AXES_CLIENT_IP_CALLABLE: the same address the other per-address limits use."""
     return client_address(request) or None

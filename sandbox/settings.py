@@ -198,7 +198,7 @@ SANDBOX_QUEUE_TIMEOUT_SECONDS = env_int("SANDBOX_QUEUE_TIMEOUT_SECONDS", 180, mi
 # django-axes, adapted in accounts/lockout.py: it counts failures in the database (shared by
 # every process, listed in the admin) by account and by address.
 AXES_ENABLED = LOGIN_FAILURE_LIMIT > 0
-AXES_FAILURE_LIMIT = max(1, LOGIN_FAILURE_LIMIT)
+AXES_FAILURE_LIMIT = "accounts.lockout.failure_limit"
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # order matters to accounts.lockout
 AXES_HANDLER = "accounts.lockout.ClassroomHandler"
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)

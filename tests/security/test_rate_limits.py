@@ -113,7 +113,6 @@ def test_behind_one_proxy_the_address_it_saw_counts_and_forged_entries_do_not(se
 @pytest.fixture
 def lockout(settings: Any) -> None:
     settings.LOGIN_FAILURE_LIMIT = 3
-    settings.AXES_FAILURE_LIMIT = 3
     settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 5
     settings.LOGIN_LOCKOUT_MINUTES = 15
 
