@@ -20,7 +20,7 @@ both take the last place. Operators (`manage.py sandbox up`) and lesson CI go ar
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -147,12 +147,17 @@ def waiting_status(user: User) -> dict[str, Any] | None:
     """For the status poll of a student without a live sandbox: their place in line (which
     also says they are still there), or None when they are not in line. First lets in whoever
     room has freed up for, so the page moves on as soon as it is their turn."""
-    if not QueuedStart.objects.filter(user=user).exists():
-        return None
-    admit_waiting()
     entry = QueuedStart.objects.filter(user=user).first()
     if entry is None:
-        return None  # admitted (the caller finds the sandbox) or timed out
+        return None
+    if entry.last_seen_at < _abandoned_before():
+        entry.delete()  # gone too long: the place is lost, as for everyone behind it already
+        return None
+    if has_room():  # checked again under the lock; while the class is full the lock is not needed
+        admit_waiting()
+        entry = QueuedStart.objects.filter(user=user).first()
+        if entry is None:
+            return None  # admitted (the caller finds the sandbox) or timed out
     QueuedStart.objects.filter(pk=entry.pk).update(last_seen_at=timezone.now())
     return queued_status(_position(entry))
 
@@ -181,10 +186,17 @@ def has_room() -> bool:
 
 
 def _position(entry: QueuedStart) -> int:
+    """1 + those ahead who are still there (whoever has left counts for nothing, even before
+    the next admission removes their row)."""
     ahead = QueuedStart.objects.filter(
-        Q(joined_at__lt=entry.joined_at) | Q(joined_at=entry.joined_at, pk__lt=entry.pk)
+        Q(joined_at__lt=entry.joined_at) | Q(joined_at=entry.joined_at, pk__lt=entry.pk),
+        last_seen_at__gte=_abandoned_before(),
     ).count()
     return ahead + 1
+
+
+def _abandoned_before() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.SANDBOX_QUEUE_TIMEOUT_SECONDS)
 
 
 def _start(user: User, size: str | None, extra_namespaces: list[str] | None) -> Sandbox:
@@ -196,16 +208,14 @@ def _start(user: User, size: str | None, extra_namespaces: list[str] | None) -> 
 
 
 def _admit_waiting_locked() -> list[str]:
-    cutoff = timezone.now() - timedelta(seconds=settings.SANDBOX_QUEUE_TIMEOUT_SECONDS)
-    QueuedStart.objects.filter(last_seen_at__lt=cutoff).delete()
+    QueuedStart.objects.filter(last_seen_at__lt=_abandoned_before()).delete()
+    # Started some other way meanwhile (an operator's `sandbox up`): no longer waiting.
+    QueuedStart.objects.filter(user__sandboxes__state__in=LIVE_STATES).delete()
     room = None if settings.SANDBOX_MAX_LIVE <= 0 else settings.SANDBOX_MAX_LIVE - live_count()
+    if room is not None and room <= 0:
+        return []  # the usual case while the class is full: one count, no walk through the line
     admitted: list[str] = []
-    for entry in QueuedStart.objects.select_related("user").order_by("joined_at", "pk"):
-        if lifecycle.live_sandbox(entry.user) is not None:
-            entry.delete()  # started some other way meanwhile (an operator)
-            continue
-        if room is not None and room <= 0:
-            break
+    for entry in QueuedStart.objects.select_related("user").order_by("joined_at", "pk")[:room]:
         try:
             with transaction.atomic():
                 sandbox = _start(entry.user, entry.size, entry.extra_namespaces)
@@ -218,6 +228,4 @@ def _admit_waiting_locked() -> list[str]:
             log.warning("could not start a sandbox for %s, first in line: %s", entry.user, exc)
             break
         admitted.append(sandbox.namespace)
-        if room is not None:
-            room -= 1
     return admitted
