@@ -208,6 +208,8 @@ AXES_CLIENT_IP_CALLABLE = "accounts.lockout.address_for_axes"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+# Successful logins are not logged: the table would only grow, and the limits need the failures.
+AXES_DISABLE_ACCESS_LOG = True
 
 CELERY_BEAT_SCHEDULE = {
     "sandbox-lifecycle": {"task": "sandbox.tasks.sweep", "schedule": float(SANDBOX_SWEEP_SECONDS)},
