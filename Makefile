@@ -21,10 +21,11 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-services frontend
+.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
+	@echo "make dev            the same with DEBUG=1 (error pages, lessons reload on save)"
 	@echo "make test           lint, type-check and run the whole test suite (installs what is missing)"
 	@echo "make cluster        start the local Kubernetes cluster (CLUSTER=kind for kind)"
 	@echo "make cluster-down   remove it"
@@ -80,7 +81,10 @@ messages: deps
 	  sed "s|^SECRET_KEY=.*|SECRET_KEY=$$(head -c 32 /dev/urandom | base64 | tr -d '/+=')|" .env.example > .env; \
 	  echo "wrote .env (edit it to change settings)"; fi
 
-run: deps .env cluster messages
+# `make run` serves students: DEBUG off (no tracebacks), static files still served by the app.
+# `make dev` is the same with DEBUG=1 for development (error pages, lessons reloaded on save).
+dev: export DEBUG = 1
+run dev: deps .env cluster messages
 	@$(PY) manage.py migrate -v 0
 	@$(PY) manage.py lessons load
 	@$(PY) manage.py demo_accounts

@@ -7,9 +7,10 @@ data (tests/unit/test_manifests.py). provisioning.py sends these objects to the 
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from sandbox.names import is_dns_label
 
 Manifest = dict[str, Any]
 
@@ -29,8 +30,6 @@ TOKEN_ANCHOR = "sandbox-token-anchor"  # noqa: S105  (an object name, not a secr
 CLUSTER_READ_ROLE = "sandbox-student-cluster-read"
 SYSTEM_READ_ROLE = "sandbox-student-system-read"
 GUARDRAILS_POLICY = "sandbox-guardrails"
-
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ PRESETS: dict[str, SizePreset] = {
 
 def validate_name(name: str) -> str:
     """A namespace name must be a DNS label; refuse anything else before it reaches the API."""
-    if len(name) > 63 or not _NAME.match(name):
+    if not is_dns_label(name):
         raise ValueError(f"{name!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)")
     return name
 

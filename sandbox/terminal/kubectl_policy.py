@@ -21,9 +21,9 @@ reads it is a way around us:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from sandbox import names
 from sandbox.terminal.errors import Denied
 
 # Subcommand -> the children it needs (None: no children). "flags-ok" children may be skipped
@@ -374,7 +374,7 @@ def _check_flag(name: str, value: str | None, call: KubectlCall, workspace: set[
         raise Denied(f"{shown} is not allowed: it would open a port on the server")
     if name not in FLAGS:
         raise Denied(f"{shown}: this option is not available here (type `kubectl {call.subcommand} --help` for others)")
-    if name == "v" and not (value or "").isdigit():
+    if name == "v" and not names.is_decimal(value):
         raise Denied(f"{shown}: the log level must be a number, e.g. -v=6")
     if name in ("output", "template") and value and "file" in value.lower():
         example = "-o jsonpath='{.metadata.name}'"
@@ -527,10 +527,7 @@ def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, str
     if kind not in kinds:
         raise Denied(f"port-forward here goes to a pod, a Service or a Deployment ({usage})")
     remote = ports.rpartition(":")[2]
-    if not remote.isdigit() or not 1 <= int(remote) <= 65535 or not _OBJECT_NAME.match(name):
+    number = names.port(remote)
+    if number is None or not names.is_dns_subdomain(name):
         raise Denied(usage)
-    return kinds[kind], name, int(remote)
-
-
-# A Kubernetes object name (DNS subdomain): nothing that could change the lookup it goes into.
-_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    return kinds[kind], name, number

@@ -17,6 +17,7 @@ from typing import Any
 
 import regex
 
+from sandbox.names import is_decimal
 from sandbox.terminal.errors import Denied
 
 Lines = AsyncIterator[str]
@@ -45,7 +46,7 @@ def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = 
     while i < len(args):
         arg = args[i]
         i += 1
-        if arg.startswith("-") and len(arg) > 1 and not operands and not arg[1:].isdigit():
+        if arg.startswith("-") and len(arg) > 1 and not operands and not is_decimal(arg[1:]):
             letters = arg[1:]
             j = 0
             while j < len(letters):
@@ -63,7 +64,7 @@ def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = 
                     allowed = " ".join(f"-{c}" for c in flags + valued) or "none"
                     raise Denied(f"{name}: option -{letter} is not supported here (supported: {allowed})")
                 found.add(letter)
-        elif arg.startswith("-") and arg[1:].isdigit() and name in ("head", "tail"):
+        elif arg.startswith("-") and is_decimal(arg[1:]) and name in ("head", "tail"):
             values["n"] = arg[1:]
         else:
             operands.append(arg)
@@ -73,7 +74,7 @@ def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = 
 
 
 def _count(name: str, value: str) -> int:
-    if not value.isdigit() or int(value) > 1_000_000:
+    if not is_decimal(value) or int(value) > 1_000_000:
         raise Denied(f"{name}: -n needs a number of lines, e.g. {name} -n 5")
     return int(value)
 
