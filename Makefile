@@ -92,7 +92,8 @@ run dev: deps .env cluster messages
 	@echo "  Kubernetes Sandbox: http://127.0.0.1:$(PORT)/   (Ctrl-C stops everything)"
 	@echo "  Log in with one of the accounts above, or sign up as a new student."
 	@echo
-	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) STANDIN_PORT=18080 SERVICES_DIR=$(CURDIR)/.services \
+	  $(VENV)/bin/supervisord -c docker/services/supervisord.conf
 
 lint: deps
 	$(VENV)/bin/ruff check .

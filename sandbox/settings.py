@@ -130,6 +130,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Workers and beat ride out a restarted or briefly missing Redis: they reconnect with Celery's
+# growing pauses for as long as it takes, at start-up too, instead of exiting.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 # --- The Kubernetes cluster ---------------------------------------------------------------------
 # The platform only ever reaches the cluster through a kubeconfig, so the same code serves the
