@@ -176,6 +176,10 @@ def student_role() -> Manifest:
             },
             {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": rw},
+            # Jobs, CronJobs and autoscalers run for real on a real node (the kubectl Quick
+            # Reference's `create job`, `create cronjob`, `autoscale`); the quota bounds them.
+            {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": rw},
+            {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": rw},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
             *READ_FOR_GET_ALL,
@@ -184,7 +188,7 @@ def student_role() -> Manifest:
 
 
 # `kubectl get all` lists these too and fails as a whole when one is forbidden; the article uses
-# it, so students may read them (never create: no lesson needs them).
+# it, so students may read them (and, in their own namespace, write Jobs, CronJobs and autoscalers).
 READ_FOR_GET_ALL: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["replicationcontrollers"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]},
@@ -285,6 +289,9 @@ def resource_quota(namespace: str, sandbox_id: int, preset: SizePreset) -> Manif
                 "count/deployments.apps": str(preset.pods),
                 "count/replicasets.apps": str(preset.pods * 3),
                 "count/ingresses.networking.k8s.io": str(preset.services),
+                "count/jobs.batch": str(preset.pods),
+                "count/cronjobs.batch": str(max(1, preset.pods // 4)),
+                "count/horizontalpodautoscalers.autoscaling": str(preset.pods),
             }
         },
     }
@@ -552,6 +559,8 @@ def operator_objects() -> list[Manifest]:
         },
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["deletecollection"]},
+        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["deletecollection"]},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["deletecollection"]},
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["rolebindings", "clusterrolebindings"],

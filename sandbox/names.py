@@ -19,6 +19,8 @@ FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Lesson slugs and step ids as the lesson schema allows them.
 LESSON_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
 DECIMAL = re.compile(r"[0-9]{1,9}")
+# A named port (IANA service name, as Kubernetes validates it): at most 15, a letter among them.
+PORT_NAME = re.compile(r"(?=[0-9-]*[a-z])[a-z0-9](?:[a-z0-9]|-(?!-)){0,13}[a-z0-9]|[a-z]")
 
 
 def is_dns_label(text: object) -> bool:
@@ -40,6 +42,10 @@ def is_lesson_key(text: object) -> bool:
 def is_decimal(text: object) -> bool:
     """ASCII decimal digits only, at most nine (no sign, no space, no other script)."""
     return isinstance(text, str) and DECIMAL.fullmatch(text) is not None
+
+
+def is_port_name(text: object) -> bool:
+    return isinstance(text, str) and PORT_NAME.fullmatch(text) is not None
 
 
 def port(text: object) -> int | None:

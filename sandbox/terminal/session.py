@@ -320,7 +320,7 @@ class Session:
         await out.write(message.encode() + b"\r\n")
         return 0
 
-    async def _forward(self, target: tuple[str, str, int], out: Throttle) -> int:
+    async def _forward(self, target: tuple[str, str, int | str], out: Throttle) -> int:
         """`kubectl port-forward POD PORT`: no port opens on the server; the student gets a link
         that carries HTTP requests to the pod through the platform (sandbox/terminal/forward.py).
         A Service or Deployment target is resolved to one of its pods, as kubectl does."""
