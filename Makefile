@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-services frontend
+.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench          print sandbox provisioning figures"
 	@echo "make bench-terminal print terminal round-trip and streaming figures"
 	@echo "make bench-liveview print live view latency and watcher cost figures"
+	@echo "make bench-class    a class of 50, 100 and 200 students at once: latencies, API load, costs"
 
 system-deps:
 	@WITH_BROWSER=$(WITH_BROWSER) bash docker/system-deps.sh
@@ -131,6 +132,10 @@ bench-terminal: bench-services
 
 bench-liveview: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/liveview.py
+
+# A class of N students at once (BENCH_CLASS_SIZES, default 50,100,200) on the simulated nodes.
+bench-class: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/classroom.py
 
 clean:
 	rm -rf $(VENV) .static .services .mypy_cache .ruff_cache .pytest_cache

@@ -56,7 +56,8 @@ def test_reading_lines_from_the_quick_reference(make_sandbox: MakeSandbox) -> No
     )
     statuses = [status for status, _ in results]
     assert statuses[:4] == [0, 0, 0, 0], results
-    assert "quick" in results[1][1] and "ConfigMap" in results[1][1]
+    assert "quick" in results[1][1]
+    assert "ConfigMap" in results[1][1]
     assert results[2][1].strip() == "quick"
     assert results[4][0] == 0, results[4]
     assert int(results[4][1].split()[0]) >= 1
@@ -103,4 +104,5 @@ def test_jobs_cronjobs_and_autoscalers_in_the_own_namespace_only(make_sandbox: M
     assert results[5][0] != 0
     assert "forbidden" in results[5][1].lower()
     quota = kubectl("get", "resourcequota", "-n", sandbox.namespace, "-o", "jsonpath={.items[0].status.hard}").stdout
-    assert "count/jobs.batch" in quota and "count/cronjobs.batch" in quota
+    assert "count/jobs.batch" in quota
+    assert "count/cronjobs.batch" in quota
