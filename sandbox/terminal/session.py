@@ -281,7 +281,7 @@ class Session:
         command = process.limited([process.executable(self.ident), *argv[1:]], self.ident)
         if self.group is not None:
             # Into the student's group before kubectl starts; the launcher drops the user id.
-            command = ceiling.launcher(self.group.procs_files, command, self.ident.uid if self.ident.drop else None)
+            command = ceiling.launcher(self.group.join_files, command, self.ident.uid if self.ident.drop else None)
         elif self.ident.drop:
             kwargs = {"user": self.ident.uid, "group": self.ident.gid, "extra_groups": []}
         program, *arguments = command

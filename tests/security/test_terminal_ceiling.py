@@ -33,9 +33,10 @@ DOUBLING = '{{$s := "ab"}}{{range 27}}{{$s = printf "%s%s" $s $s}}{{end}}{{len $
 STAGE = f"kubectl get serviceaccount default -o go-template='{DOUBLING}'"
 ATTACK = " | ".join([STAGE] * 5)
 TERMINALS = 4
-# Charges the kernel cannot refuse (page tables, kernel objects of a task being OOM-killed) may
-# pass a v1 group's limit by a few pages: 20 pages (80 KiB) over 512 MiB were seen here.
-KERNEL_SLACK = 1024 * 1024
+# The kernel's own high-water mark may pass a v1 group's limit a little: it counts the per-CPU
+# batches of pre-charged pages and lets tasks that are being OOM-killed finish their allocations.
+# Seen here: 80 KiB and 0.8 MiB over 512 MiB. The sampled RssAnon gets no such allowance.
+KERNEL_SLACK = settings.TERMINAL_MEMORY_MB * 1024 * 1024 // 100
 
 
 class Collect:
@@ -200,7 +201,7 @@ def test_it_removes_the_empty_groups_a_killed_server_left_and_keeps_busy_ones() 
     for group in (left_empty, left_busy, kept):
         group.ensure()
     # A process still inside one of them (a kubectl a killed server never reaped).
-    sleeper = subprocess.Popen(ceiling.launcher(left_busy.procs_files, ["/bin/sleep", "30"], uid=None))
+    sleeper = subprocess.Popen(ceiling.launcher(left_busy.join_files, ["/bin/sleep", "30"], uid=None))
     try:
         deadline = time.monotonic() + 5
         while str(sleeper.pid) not in (left_busy.paths["memory"] / "cgroup.procs").read_text():

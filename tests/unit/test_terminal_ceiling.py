@@ -76,9 +76,11 @@ def test_it_builds_one_group_per_student_under_the_parent() -> None:
     assert paths["memory"] == Path("/sys/fs/cgroup/memory/k8s-sandbox-terminals/sbx/student-42")
     assert paths["pids"] == Path("/sys/fs/cgroup/pids/k8s-sandbox-terminals/sbx/student-42")
     group = ceiling.Group(layout, "k8s-sandbox-terminals/sbx", 42, LIMITS)
-    assert len(group.procs_files) == 3
+    assert group.join_files == [  # v1: `tasks`, which spares a global lock (see ceiling.py)
+        Path(f"/sys/fs/cgroup/{name}/k8s-sandbox-terminals/sbx/student-42/tasks") for name in ("cpu", "memory", "pids")
+    ]
     unified = ceiling.Group(ceiling.Layout(2, {"memory": Path("/c"), "pids": Path("/c")}), "p", 7, LIMITS)
-    assert unified.procs_files == [Path("/c/p/student-7/cgroup.procs")]  # one directory in v2
+    assert unified.join_files == [Path("/c/p/student-7/cgroup.procs")]  # one directory in v2
     with pytest.raises(ValueError, match="never negative"):
         ceiling.group_name(-1)
 
