@@ -352,7 +352,10 @@ def current_limits() -> Limits:
 def _layout() -> Layout | None:
     """Detected once per process; the first failure is logged once, as a warning."""
     if not _state.detected:
-        layout, reason = detect()
+        try:
+            layout, reason = detect()
+        except ValueError as exc:  # a bad TERMINAL_CGROUP_PARENT (system check sandbox.E004)
+            layout, reason = None, str(exc)
         if layout is not None:
             try:  # the parent groups (and, in v2, their controllers) once, here
                 prepare_parent(layout, validate_parent(settings.TERMINAL_CGROUP_PARENT))
