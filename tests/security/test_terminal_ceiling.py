@@ -90,6 +90,7 @@ def require_ceiling(group: ceiling.Group | None) -> ceiling.Group:
     memory = group.paths["memory"]
     limit_file = "memory.limit_in_bytes" if group.layout.version == 1 else "memory.max"
     assert int((memory / limit_file).read_text()) == settings.TERMINAL_MEMORY_MB * 1024 * 1024
+    assert int((group.paths["pids"] / "pids.max").read_text()) == settings.TERMINAL_PROCESSES
     return group
 
 
@@ -186,6 +187,32 @@ def test_it_does_not_blame_the_ceiling_for_an_ordinary_failure(make_sandbox: Mak
     assert missing != 137
     assert fine == 0
     assert text.strip() == "7"
+
+
+@pytest.mark.cluster
+def test_without_groups_it_warns_once_and_keeps_the_per_process_limits(
+    make_sandbox: MakeSandbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host without cgroups (here: switched off): sessions still run, under prlimit alone."""
+    sandbox, _ = make_sandbox()
+    owner = User.objects.get(sandboxes=sandbox)
+    monkeypatch.setattr(ceiling, "_state", ceiling._Registry())  # detect afresh in this test
+    monkeypatch.setattr(settings, "TERMINAL_CGROUP_PARENT", "off")
+
+    async def scenario() -> list[tuple[int, str, float]]:
+        sessions = [Session(owner, sandbox), Session(owner, sandbox)]
+        try:
+            assert [session.group for session in sessions] == [None, None]
+            return [await run(session, "kubectl get pods") for session in sessions]
+        finally:
+            for session in sessions:
+                await session.close()
+
+    for status, text, _seconds in run_async(scenario):
+        assert status == 0, text
+    warnings = [r for r in caplog.records if r.name == "sandbox.terminal.ceiling" and r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "TERMINAL_CGROUP_PARENT=off" in warnings[0].getMessage()
 
 
 def test_it_removes_the_empty_groups_a_killed_server_left_and_keeps_busy_ones() -> None:

@@ -184,3 +184,13 @@ def test_the_launcher_drops_to_the_session_user_through_setpriv() -> None:
     tail = argv[argv.index("sh") + 2 :]
     assert tail[1:] == ["--reuid=2000123", "--regid=2000123", "--clear-groups", "--", "/k", "get"]
     assert tail[0].endswith("setpriv")
+
+
+def test_the_terminal_speaks_the_page_s_language() -> None:
+    from sandbox.terminal.handlers import _language
+
+    assert _language({"cookies": {"django_language": "zh-hans"}, "headers": []}) == "zh-hans"
+    assert _language({"headers": [(b"accept-language", b"zh-CN,zh;q=0.9,en;q=0.8")]}) == "zh-hans"
+    assert _language({"headers": [(b"accept-language", b"fr-FR, de;q=0.5")]}) == "en"
+    assert _language({"cookies": {"django_language": "xx"}, "headers": [(b"accept-language", b"*")]}) == "en"
+    assert _language({}) == "en"
