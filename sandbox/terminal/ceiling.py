@@ -191,7 +191,7 @@ def launcher(join_files: list[Path], argv: list[str], uid: int | None) -> list[s
 
 
 class Unavailable(Exception):
-    """Why the ceiling cannot be enforced on this host (a sentence)."""
+    """The student's group could not be made: the line is refused rather than run outside it."""
 
 
 def _read(path: Path) -> str:
@@ -235,15 +235,19 @@ class Group:
     def ensure(self) -> None:
         """Create the group where it is missing (another server may have swept it while idle)
         and set its limits. A mkdir per hierarchy: cheap enough for every line."""
-        for name, path in self.paths.items():
-            try:
-                path.mkdir()
-            except FileExistsError:
-                continue
-            except FileNotFoundError:  # the parent went too (someone cleaned up by hand)
-                prepare_parent(self.layout, self.parent)
-                path.mkdir(exist_ok=True)
-            self._write_limits(name, path)
+        try:
+            for name, path in self.paths.items():
+                try:
+                    path.mkdir()
+                except FileExistsError:
+                    continue
+                except FileNotFoundError:  # the parent went too (someone cleaned up by hand)
+                    prepare_parent(self.layout, self.parent)
+                    path.mkdir(exist_ok=True)
+                self._write_limits(name, path)
+        except OSError as exc:
+            log.error("could not set up the terminal group %s: %s", self.paths.get("memory"), exc)
+            raise Unavailable(str(exc)) from exc
 
     def _write_limits(self, name: str, path: Path) -> None:
         for controller, filename, value in limit_files(self.layout.version, self.limits):

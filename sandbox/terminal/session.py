@@ -523,6 +523,8 @@ async def _zero() -> int:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, credentials.NotReady):
         return "your sandbox is not ready yet; wait for it in the panel above"
+    if isinstance(exc, ceiling.Unavailable):
+        return "the server could not set up the resources of your terminals; try again in a moment"
     return "the cluster did not answer; try again in a moment"
 
 
