@@ -21,10 +21,11 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-admission bench-services frontend
+.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
+	@echo "make dev            the same with DEBUG=1 (error pages, lessons reload on save)"
 	@echo "make test           lint, type-check and run the whole test suite (installs what is missing)"
 	@echo "make cluster        start the local Kubernetes cluster (CLUSTER=kind for kind)"
 	@echo "make cluster-down   remove it"
@@ -32,6 +33,7 @@ help:
 	@echo "make bench          print sandbox provisioning figures"
 	@echo "make bench-terminal print terminal round-trip and streaming figures"
 	@echo "make bench-liveview print live view latency and watcher cost figures"
+	@echo "make bench-class    a class of 50, 100 and 200 students at once: latencies, API load, costs"
 	@echo "make bench-admission print what the start limit, the cap and the line cost a request"
 
 system-deps:
@@ -81,7 +83,10 @@ messages: deps
 	  sed "s|^SECRET_KEY=.*|SECRET_KEY=$$(head -c 32 /dev/urandom | base64 | tr -d '/+=')|" .env.example > .env; \
 	  echo "wrote .env (edit it to change settings)"; fi
 
-run: deps .env cluster messages
+# `make run` serves students: DEBUG off (no tracebacks), static files still served by the app.
+# `make dev` is the same with DEBUG=1 for development (error pages, lessons reloaded on save).
+dev: export DEBUG = 1
+run dev: deps .env cluster messages
 	@$(PY) manage.py migrate -v 0
 	@$(PY) manage.py lessons load
 	@$(PY) manage.py demo_accounts
@@ -89,7 +94,8 @@ run: deps .env cluster messages
 	@echo "  Kubernetes Sandbox: http://127.0.0.1:$(PORT)/   (Ctrl-C stops everything)"
 	@echo "  Log in with one of the accounts above, or sign up as a new student."
 	@echo
-	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) STANDIN_PORT=18080 SERVICES_DIR=$(CURDIR)/.services \
+	  $(VENV)/bin/supervisord -c docker/services/supervisord.conf
 
 lint: deps
 	$(VENV)/bin/ruff check .
@@ -127,6 +133,10 @@ bench-terminal: bench-services
 
 bench-liveview: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/liveview.py
+
+# A class of N students at once (BENCH_CLASS_SIZES, default 50,100,200) on the simulated nodes.
+bench-class: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/classroom.py
 
 bench-admission: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/admission.py

@@ -74,9 +74,27 @@ class LessonError(Exception):
         self.problems = problems
 
 
+def _whole_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """JSON Schema's `pattern` with the schema's own meaning of `$`: in ECMA-262 regular
+    expressions (what a schema's patterns are written in) `$` is the end of the text, while
+    Python's `$` also matches before a final newline, so "slug\\n" passed. A pattern that ends
+    in `$` is checked with `\\Z` instead."""
+    if not isinstance(instance, str):
+        return
+    anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    if re.search(anchored, instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The schema's validator, with `pattern` read as the schema language means it.
+LessonSchemaValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, {"pattern": _whole_pattern}
+)
+
+
 @cache
-def schema_validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+def schema_validator() -> Any:
+    return LessonSchemaValidator(json.loads(SCHEMA_PATH.read_text()))
 
 
 def _line_of(node: yaml.Node | None, path: list[str | int]) -> int:

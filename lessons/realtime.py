@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,14 +30,13 @@ from lessons import engine
 from lessons.models import Lesson
 from sandbox import k8s
 from sandbox.models import Sandbox
+from sandbox.names import is_lesson_key
 
 if TYPE_CHECKING:
     from sandbox.realtime.consumer import SandboxConsumer
 
 log = logging.getLogger(__name__)
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
-# Lesson slugs and step ids as the schema allows them (and nothing a database would choke on).
-KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 CHECK_INTERVAL = 1.0  # seconds between two checks a student asks for
 
 
@@ -60,7 +58,7 @@ class LessonHandler:
             await self._error(_("Open a lesson first."))
             return
         step = message.get("step")
-        if step is not None and not (isinstance(step, str) and KEY.match(step)):
+        if step is not None and not (is_lesson_key(step)):
             await self._error(_("There is no such step."))
             return
         if kind == "lesson.check":
@@ -87,7 +85,7 @@ class LessonHandler:
             await self._error(f"unknown message type {kind!r}")
 
     async def open(self, slug: object, language: object) -> None:
-        if not isinstance(slug, str) or not KEY.match(slug):
+        if not is_lesson_key(slug):
             await self._error("lesson.open needs a lesson 'slug'")
             return
         self.language = language if isinstance(language, str) and language in LANGUAGE_CODES else settings.LANGUAGE_CODE

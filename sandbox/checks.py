@@ -66,3 +66,30 @@ def check_kubeconfig(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register()
+def check_terminal_ceiling(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    from sandbox.terminal import ceiling  # the terminal app's module; imported when checks run
+
+    problems = ceiling.validate_limits(
+        settings.TERMINAL_MEMORY_MB, settings.TERMINAL_PROCESSES, settings.TERMINAL_CPU_WEIGHT
+    )
+    try:
+        ceiling.validate_parent(settings.TERMINAL_CGROUP_PARENT)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        return [Error(problem, id="sandbox.E004") for problem in problems]
+    reason = ceiling.problem()
+    if reason:
+        # A warning: the terminal works, but one student's terminals together are not capped.
+        return [
+            Warning(
+                f"The per-student terminal ceiling cannot be enforced: {reason}.",
+                hint="Run the web process as root on a host with cgroup v1 memory and pids controllers, "
+                "or cgroup v2 with them delegated; each kubectl still has its own prlimit limits.",
+                id="sandbox.W003",
+            )
+        ]
+    return []

@@ -71,7 +71,21 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, object]:
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         if not path:
             raise ImproperlyConfigured("DATABASE_URL: sqlite URL needs a file path, e.g. sqlite:///db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(base_dir / path)}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(base_dir / path),
+            "OPTIONS": {
+                # The embedded default serves several processes (web, worker, watcher) and many
+                # sockets at once. In SQLite's default mode a writer blocks every reader and a
+                # second writer fails at once ("database is locked": concurrent file saves
+                # answered 500). WAL lets readers go on beside the one writer; BEGIN IMMEDIATE
+                # takes the write lock when a transaction starts, so a waiting writer waits (up
+                # to the busy timeout) instead of failing midway on a lock upgrade it can never get.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
     if parts.scheme in {"postgres", "postgresql"}:
         name = parts.path.lstrip("/")
         if not name:

@@ -124,6 +124,14 @@ def rbac() -> client.RbacAuthorizationV1Api:
     return client.RbacAuthorizationV1Api(api_client())
 
 
+def batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api_client())
+
+
+def autoscaling() -> client.AutoscalingV2Api:
+    return client.AutoscalingV2Api(api_client())
+
+
 def networking() -> client.NetworkingV1Api:
     return client.NetworkingV1Api(api_client())
 
@@ -297,6 +305,10 @@ STUDENT_KINDS: list[tuple[Callable[[], Any], str]] = [
     (apps, "delete_collection_namespaced_deployment"),
     (apps, "delete_collection_namespaced_replica_set"),
     (apps, "delete_collection_namespaced_stateful_set"),
+    # CronJobs before Jobs, Jobs before Pods: nothing left to make new ones.
+    (batch, "delete_collection_namespaced_cron_job"),
+    (batch, "delete_collection_namespaced_job"),
+    (autoscaling, "delete_collection_namespaced_horizontal_pod_autoscaler"),
     (core, "delete_collection_namespaced_pod"),
     (core, "delete_collection_namespaced_config_map"),
     (core, "delete_collection_namespaced_service"),

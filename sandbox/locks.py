@@ -1,9 +1,9 @@
 """A lock held until the end of the current transaction, for read-then-write decisions that
 must not interleave across processes (is there room for one more sandbox? one more sign-up?).
 
-On PostgreSQL it is a transaction-level advisory lock on a hash of the name. SQLite lets one
-writer at a time into the database file; there the decision is serialised when the writes
-are, which is enough for the embedded single-server default."""
+On PostgreSQL it is a transaction-level advisory lock on a hash of the name. On SQLite every
+transaction begins IMMEDIATE (sandbox/env.py), taking the database's one write lock at its
+start, so whole transactions are serialised already; one name or another makes no difference."""
 
 from __future__ import annotations
 

@@ -7,9 +7,10 @@ data (tests/unit/test_manifests.py). provisioning.py sends these objects to the 
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from sandbox.names import is_dns_label
 
 Manifest = dict[str, Any]
 
@@ -29,8 +30,6 @@ TOKEN_ANCHOR = "sandbox-token-anchor"  # noqa: S105  (an object name, not a secr
 CLUSTER_READ_ROLE = "sandbox-student-cluster-read"
 SYSTEM_READ_ROLE = "sandbox-student-system-read"
 GUARDRAILS_POLICY = "sandbox-guardrails"
-
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ PRESETS: dict[str, SizePreset] = {
 
 def validate_name(name: str) -> str:
     """A namespace name must be a DNS label; refuse anything else before it reaches the API."""
-    if len(name) > 63 or not _NAME.match(name):
+    if not is_dns_label(name):
         raise ValueError(f"{name!r} is not a valid namespace name (lowercase letters, digits and '-', at most 63)")
     return name
 
@@ -177,6 +176,10 @@ def student_role() -> Manifest:
             },
             {"apiGroups": ["apps"], "resources": ["controllerrevisions"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": rw},
+            # Jobs, CronJobs and autoscalers run for real on a real node (the kubectl Quick
+            # Reference's `create job`, `create cronjob`, `autoscale`); the quota bounds them.
+            {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": rw},
+            {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": rw},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
             *READ_FOR_GET_ALL,
@@ -185,7 +188,7 @@ def student_role() -> Manifest:
 
 
 # `kubectl get all` lists these too and fails as a whole when one is forbidden; the article uses
-# it, so students may read them (never create: no lesson needs them).
+# it, so students may read them (and, in their own namespace, write Jobs, CronJobs and autoscalers).
 READ_FOR_GET_ALL: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["replicationcontrollers"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]},
@@ -286,6 +289,9 @@ def resource_quota(namespace: str, sandbox_id: int, preset: SizePreset) -> Manif
                 "count/deployments.apps": str(preset.pods),
                 "count/replicasets.apps": str(preset.pods * 3),
                 "count/ingresses.networking.k8s.io": str(preset.services),
+                "count/jobs.batch": str(preset.pods),
+                "count/cronjobs.batch": str(max(1, preset.pods // 4)),
+                "count/horizontalpodautoscalers.autoscaling": str(preset.pods),
             }
         },
     }
@@ -553,6 +559,8 @@ def operator_objects() -> list[Manifest]:
         },
         {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create"]},
         {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["deletecollection"]},
+        {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": ["deletecollection"]},
+        {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["deletecollection"]},
         {
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["rolebindings", "clusterrolebindings"],

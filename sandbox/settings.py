@@ -136,6 +136,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Workers and beat ride out a restarted or briefly missing Redis: they reconnect with Celery's
+# growing pauses for as long as it takes, at start-up too, instead of exiting.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 # --- The Kubernetes cluster ---------------------------------------------------------------------
 # The platform only ever reaches the cluster through a kubeconfig, so the same code serves the
@@ -165,6 +169,18 @@ SANDBOX_TOKEN_MINUTES = env_int("SANDBOX_TOKEN_MINUTES", 60, minimum=10)
 # NodePorts handed out one per sandbox; must lie inside the API server's service-node-port-range.
 SANDBOX_NODEPORT_RANGE = env_str("SANDBOX_NODEPORT_RANGE", "30100-32767")
 SANDBOX_SWEEP_SECONDS = env_int("SANDBOX_SWEEP_SECONDS", 60, minimum=5)
+
+# The terminal: one resource group (cgroup) per student on the web host holds every process of
+# all their terminals (sandbox/terminal/ceiling.py). Memory in MiB, processes and threads, and a
+# CPU weight (100 = an ordinary group; 1..10000). The groups live under TERMINAL_CGROUP_PARENT in
+# each cgroup hierarchy ("off": no groups, per-process limits only); by default one parent per
+# namespace prefix, so two installations (or the test suite) on one host never share a group.
+TERMINAL_MEMORY_MB = env_int("TERMINAL_MEMORY_MB", 512, minimum=64)
+TERMINAL_PROCESSES = env_int("TERMINAL_PROCESSES", 1024, minimum=16)
+TERMINAL_CPU_WEIGHT = env_int("TERMINAL_CPU_WEIGHT", 100, minimum=1)
+TERMINAL_CGROUP_PARENT = env_str(
+    "TERMINAL_CGROUP_PARENT", "k8s-sandbox-terminals/" + (SANDBOX_NAMESPACE_PREFIX.strip("-") or "default")
+)
 
 # Lessons: where their folders are, the registry their images come from ("" = Docker Hub, as in
 # the article), and whether pages reload a lesson whose files changed (development).

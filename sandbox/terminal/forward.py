@@ -19,10 +19,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
-from sandbox import credentials, k8s, lifecycle
+from sandbox import credentials, k8s, lifecycle, names
 from sandbox.models import State
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
 DROPPED_RESPONSE = HOP_BY_HOP | {"set-cookie", "content-length", "content-security-policy"}
 
@@ -40,7 +39,7 @@ def _message(status: int, text: str) -> HttpResponse:
 def forward(request: HttpRequest, pod: str, port: int, path: str = "") -> HttpResponse:
     if not isinstance(request.user, User):
         raise PermissionDenied
-    if not _NAME.match(pod) or len(pod) > 253 or not 1 <= port <= 65535:
+    if not names.is_dns_subdomain(pod) or names.port(port) is None:
         return _message(404, "No such pod or port.")
     query = request.META.get("QUERY_STRING", "")
     if any(ord(ch) < 33 or ord(ch) == 127 for ch in path + query):  # no request splitting

@@ -58,11 +58,36 @@ def _one(kind: str, name: str, namespace: str) -> Raw | None:
     return items[0] if items else None
 
 
-def resolve(kind: str, name: str, port: int, namespace: str) -> tuple[str, int]:
-    """(pod, port) for a pod, service or deployment target in `namespace`."""
-    if kind == "pod":
-        return name, port
+def container_port(pod: Raw, name: str) -> int:
+    """The number of the pod's container port called `name`."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for entry in container.get("ports") or []:
+            if entry.get("name") == name:
+                return int(entry["containerPort"])
+    raise Denied(f"pod {pod['metadata']['name']} has no container port named {name!r}")
+
+
+def service_port(service: Raw, name: str) -> int:
+    """The number of the Service's port called `name` (`port-forward svc/NAME 5000:http`)."""
+    for entry in (service.get("spec") or {}).get("ports") or []:
+        if entry.get("name") == name:
+            return int(entry["port"])
+    raise Denied(
+        f"Service {service['metadata']['name']} has no port named {name!r}; `kubectl get svc -o yaml` shows them"
+    )
+
+
+def resolve(kind: str, name: str, port: int | str, namespace: str) -> tuple[str, int]:
+    """(pod, port) for a pod, service or deployment target in `namespace`; `port` is a number or
+    the name of a port (the Service's port for a Service, else the container's)."""
     with k8s.as_checker():
+        if kind == "pod":
+            if isinstance(port, int):
+                return name, port
+            pod = _one("Pod", name, namespace)
+            if pod is None:
+                raise Denied(f"there is no pod {name} in your namespace")
+            return name, container_port(pod, port)
         owner = _one("Service" if kind == "service" else "Deployment", name, namespace)
         if owner is None:
             raise Denied(f"there is no {kind} {name} in your namespace")
@@ -74,5 +99,7 @@ def resolve(kind: str, name: str, port: int, namespace: str) -> tuple[str, int]:
     pod = pick_pod(pods, selector)
     if pod is None:
         raise Denied(f"{kind} {name} has no running pod to forward to")
-    target = service_target_port(owner, port, pod) if kind == "service" else port
-    return pod["metadata"]["name"], target
+    if kind == "service":
+        number = port if isinstance(port, int) else service_port(owner, port)
+        return pod["metadata"]["name"], service_target_port(owner, number, pod)
+    return pod["metadata"]["name"], port if isinstance(port, int) else container_port(pod, port)

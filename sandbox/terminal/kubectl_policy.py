@@ -16,14 +16,16 @@ reads it is a way around us:
   is fixed), and so are flags that read or write host files, unless the file is one of the
   workspace's;
 - subcommands that touch the host (proxy, cp, plugins, kustomize) or run programs (edit's
-  editor, diff) are refused, and `edit`/`port-forward` are answered by the platform instead.
+  editor) are refused, and `edit`/`port-forward` are answered by the platform instead;
+- output templates from files (`-o jsonpath-file=F`, `-o go-template-file --template=F`) name a
+  workspace file, like -f.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from sandbox import names
 from sandbox.terminal.errors import Denied
 
 # Subcommand -> the children it needs (None: no children). "flags-ok" children may be skipped
@@ -44,7 +46,7 @@ CHILDREN: dict[str, set[str] | None] = {
     "api-resources": None,
     "api-versions": None,
     "version": None,
-    "cluster-info": None,
+    "cluster-info": None,  # and `cluster-info dump` to the terminal (never to a directory)
     "wait": None,
     "replace": None,
     "patch": None,
@@ -152,6 +154,8 @@ PORT_FLAGS = {
     "disable-filter",
 }
 FILE_FLAGS = {"filename", "from-file", "from-env-file", "cert", "key", "env-file", "patch-file"}
+# Output formats whose template is read from a file: `-o KIND=FILE`, or `-o KIND --template=FILE`.
+FILE_OUTPUTS = {"custom-columns-file", "go-template-file", "jsonpath-file", "templatefile", "template-file"}
 
 # The allowed flags and how pflag treats each: "bool" never takes the next word, "default"
 # (a flag with NoOptDefVal) takes a value only after "=", "value" takes "=v", the rest of a
@@ -196,6 +200,8 @@ FLAGS: dict[str, str] = {
     "api-group": "value",
     "namespaced": "bool",
     "cached": "bool",
+    "types": "value",  # kubectl events --types=Warning
+    "namespaces": "value",  # kubectl cluster-info dump --namespaces=NS
     # writing
     "filename": "value",
     "dry-run": "default",
@@ -341,8 +347,9 @@ class KubectlCall:
     interactive: bool = False  # wants stdin (-i) or a TTY (-t)
     streaming: bool = False  # runs until interrupted (watch, follow, exec -it...)
     edit_target: list[str] = field(default_factory=list)  # `kubectl edit TYPE NAME`: the browser's editor
-    # `kubectl port-forward [KIND/]NAME PORT`: (pod | service | deployment, name, remote port)
-    forward: tuple[str, str, int] | None = None
+    # `kubectl port-forward [KIND/]NAME PORT`: (pod | service | deployment, name, remote port
+    # as a number or a port's name)
+    forward: tuple[str, str, int | str] | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)  # name -> values given
 
 
@@ -374,11 +381,12 @@ def _check_flag(name: str, value: str | None, call: KubectlCall, workspace: set[
         raise Denied(f"{shown} is not allowed: it would open a port on the server")
     if name not in FLAGS:
         raise Denied(f"{shown}: this option is not available here (type `kubectl {call.subcommand} --help` for others)")
-    if name == "v" and not (value or "").isdigit():
+    if name == "v" and not names.is_decimal(value):
         raise Denied(f"{shown}: the log level must be a number, e.g. -v=6")
-    if name in ("output", "template") and value and "file" in value.lower():
-        example = "-o jsonpath='{.metadata.name}'"
-        raise Denied(f"{shown}: templates from files are not allowed; put the template inline, e.g. {example}")
+    if name == "output" and value:
+        kind, eq, path = value.partition("=")
+        if kind.lower() in FILE_OUTPUTS and eq:
+            call.files.append(check_path(path, f"{shown} {kind}", workspace))
     if name in FILE_FLAGS:
         if name == "from-file" and value and "=" in value:
             value = value.split("=", 1)[1]  # --from-file=key=path
@@ -476,13 +484,17 @@ def check(args: list[str], workspace: set[str]) -> KubectlCall:
         else:
             positionals.append(arg)
 
-    _check_subcommand(call, positionals, args)
+    _check_subcommand(call, positionals, workspace)
     return call
 
 
-def _check_subcommand(call: KubectlCall, positionals: list[str], args: list[str]) -> None:
-    if call.subcommand == "cluster-info" and positionals:
-        raise Denied("kubectl cluster-info dump is not available here; plain `kubectl cluster-info` works")
+def _check_subcommand(call: KubectlCall, positionals: list[str], workspace: set[str]) -> None:
+    if call.subcommand == "cluster-info" and positionals not in ([], ["dump"]):
+        raise Denied("usage: kubectl cluster-info, or kubectl cluster-info dump (it prints to the terminal)")
+    if any(value.lower() in FILE_OUTPUTS for value in call.flags.get("output", [])):
+        # `-o go-template-file --template=FILE`: the template flag names the file.
+        for value in call.flags.get("template", []):
+            call.files.append(check_path(value, "--template", workspace))
     if call.subcommand == "apply" and call.child is None and positionals:
         raise Denied(f"kubectl apply {positionals[0]} is not available here; apply a file with -f NAME")
     if call.subcommand == "config" and ("raw" in call.flags or "flatten" in call.flags):
@@ -503,8 +515,9 @@ def _check_subcommand(call: KubectlCall, positionals: list[str], args: list[str]
         call.edit_target = positionals
 
 
-def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, str, int]:
-    """`port-forward [pod/|svc/|deploy/]NAME [LOCAL:]REMOTE`: what to reach and on which port."""
+def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, str, int | str]:
+    """`port-forward [pod/|svc/|deploy/]NAME [LOCAL:]REMOTE`: what to reach and on which port
+    (a number, or the name of a Service's or container's port)."""
     usage = "usage: kubectl port-forward POD PORT, e.g. kubectl port-forward petclinic 8080 (or svc/NAME, deploy/NAME)"
     if "namespace" in call.flags:
         raise Denied("port-forward works in your own namespace only; leave out -n")
@@ -527,10 +540,9 @@ def _forward_target(positionals: list[str], call: KubectlCall) -> tuple[str, str
     if kind not in kinds:
         raise Denied(f"port-forward here goes to a pod, a Service or a Deployment ({usage})")
     remote = ports.rpartition(":")[2]
-    if not remote.isdigit() or not 1 <= int(remote) <= 65535 or not _OBJECT_NAME.match(name):
+    port: int | str | None = names.port(remote)
+    if port is None and names.is_port_name(remote):
+        port = remote
+    if port is None or not names.is_dns_subdomain(name):
         raise Denied(usage)
-    return kinds[kind], name, int(remote)
-
-
-# A Kubernetes object name (DNS subdomain): nothing that could change the lookup it goes into.
-_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+    return kinds[kind], name, port

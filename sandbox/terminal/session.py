@@ -29,11 +29,12 @@ from typing import Any, Protocol
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from sandbox import credentials, lifecycle
 from sandbox.models import Sandbox
-from sandbox.terminal import forward_target, policy, process, workspace
+from sandbox.terminal import ceiling, forward_target, policy, process, workspace
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.forward import link as forward_link
 from sandbox.terminal.models import CommandAudit
@@ -60,6 +61,10 @@ class Limits:
 
 class OutputLimit(Exception):
     pass
+
+
+class CeilingHit(Exception):
+    """The kernel stopped one of the line's processes: the student's group ran out of memory."""
 
 
 class Throttle:
@@ -92,7 +97,12 @@ class Session:
         self.history: list[str] = []
         self.cols, self.rows = 80, 24
         self.ident = process.identity()
+        self.language = settings.LANGUAGE_CODE  # for the few messages the runner itself prints
         process.sweep_stale_sessions(tempfile.gettempdir())
+        # Every process of every session of this student shares one memory/process/CPU ceiling.
+        self.group = ceiling.acquire(user.pk)
+        self._line_procs: list[asyncio.subprocess.Process] = []
+        self._oom_before = 0
         # root/ (ours, 0711) holds the kubeconfig (ours, group-readable), work/ (ours, group-
         # readable: the workspace copy) and home/ (the session user's: kubectl's cache). We never
         # write into a folder the session user can write to, so a symlink planted there by the
@@ -139,11 +149,15 @@ class Session:
             self._record(text, CommandAudit.Outcome.DENIED, 2, message, started, began)
             return 2
         outcome, reason = CommandAudit.Outcome.RAN, ""
+        self._line_procs = []
         try:
             await self._prepare(contents)
             status = await self._run_plan(plan, sink)
             if self._interrupted:
                 outcome = CommandAudit.Outcome.INTERRUPTED
+        except CeilingHit:
+            status, outcome, reason = 137, CommandAudit.Outcome.INTERRUPTED, "memory ceiling"
+            await sink.write(self._ceiling_message())
         except TimeoutError:
             status, outcome, reason = 124, CommandAudit.Outcome.TIMED_OUT, "time limit"
             await sink.write(f"\r\n{RED}stopped: the command ran longer than its time limit{RESET}\r\n".encode())
@@ -162,6 +176,11 @@ class Session:
                 self._kill_timer.cancel()
                 self._kill_timer = None
             await self._stop_all()
+        if outcome == CommandAudit.Outcome.RAN and self._ceiling_hit():
+            # Seen only once every process was reaped (e.g. the first stage of a pipeline whose
+            # last stage ended normally).
+            status, outcome, reason = 137, CommandAudit.Outcome.INTERRUPTED, "memory ceiling"
+            await sink.write(self._ceiling_message())
         self._record(text, outcome, status, reason, started, began)
         return status
 
@@ -196,8 +215,30 @@ class Session:
         # process group) ends with the session. Not after every line: that would add a process
         # start to every command's round trip.
         await asyncio.to_thread(process.kill_everything_of, self.ident)
+        if self.group is not None:
+            ceiling.release(self.user.pk, self.group)
+            self.group = None
         await asyncio.gather(*self._bookkeeping, return_exceptions=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- the student's resource ceiling ------------------------------------------------------
+    def _ceiling_hit(self) -> bool:
+        """A process of this line ended by SIGKILL that nobody here sent, and the group's OOM
+        kill counter moved since the line began: the kernel stopped it at the ceiling."""
+        if self.group is None or self._interrupted:
+            return False
+        if not any(_killed(proc) for proc in self._line_procs):
+            return False
+        return self.group.oom_kills() > self._oom_before
+
+    def _ceiling_message(self) -> bytes:
+        mib = settings.TERMINAL_MEMORY_MB
+        with translation.override(self.language):
+            text = _(
+                "stopped: your terminals together used more than %(mib)d MiB of memory, the limit "
+                "for one student. Run one large command at a time, or ask for less output."
+            ) % {"mib": mib}
+        return f"\r\n{RED}{text}{RESET}\r\n".encode()
 
     # --- running ----------------------------------------------------------------------------
     async def _prepare(self, contents: dict[str, str]) -> None:
@@ -209,6 +250,9 @@ class Session:
         if contents != self._materialized:
             workspace.materialize(contents, self.work, ident=self.ident)
             self._materialized = contents
+        if self.group is not None:
+            self.group.ensure()
+            self._oom_before = self.group.oom_kills()
 
     async def _run_plan(self, plan: policy.Plan, sink: Sink) -> int:
         status = 0
@@ -227,18 +271,25 @@ class Session:
                     status = await self._run_in_pty(steps[0], throttle)
                 else:
                     status = await self._run_pipeline(steps, throttle)
+            if self._ceiling_hit():  # the rest of the line would only meet the same ceiling
+                raise CeilingHit
         return status
 
     async def _spawn(self, argv: tuple[str, ...], **streams: Any) -> asyncio.subprocess.Process:
         env = process.environment(self.home, self.kubeconfig, self.empty, self.cols, self.rows)
         kwargs: dict[str, Any] = {}
-        if self.ident.drop:
+        command = process.limited([process.executable(self.ident), *argv[1:]], self.ident)
+        if self.group is not None:
+            # Into the student's group before kubectl starts; the launcher drops the user id.
+            command = ceiling.launcher(self.group.join_files, command, self.ident.uid if self.ident.drop else None)
+        elif self.ident.drop:
             kwargs = {"user": self.ident.uid, "group": self.ident.gid, "extra_groups": []}
-        program, *arguments = process.limited([process.executable(self.ident), *argv[1:]], self.ident)
+        program, *arguments = command
         proc = await asyncio.create_subprocess_exec(
             program, *arguments, env=env, cwd=self.work, start_new_session=True, **streams, **kwargs
         )
         self._procs.add(proc)
+        self._line_procs.append(proc)
         return proc
 
     async def _run_in_pty(self, step: policy.KubectlStep, out: Throttle) -> int:
@@ -320,7 +371,7 @@ class Session:
         await out.write(message.encode() + b"\r\n")
         return 0
 
-    async def _forward(self, target: tuple[str, str, int], out: Throttle) -> int:
+    async def _forward(self, target: tuple[str, str, int | str], out: Throttle) -> int:
         """`kubectl port-forward POD PORT`: no port opens on the server; the student gets a link
         that carries HTTP requests to the pod through the platform (sandbox/terminal/forward.py).
         A Service or Deployment target is resolved to one of its pods, as kubectl does."""
@@ -472,11 +523,25 @@ async def _zero() -> int:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, credentials.NotReady):
         return "your sandbox is not ready yet; wait for it in the panel above"
+    if isinstance(exc, ceiling.Unavailable):
+        return "the server could not set up the resources of your terminals; try again in a moment"
     return "the cluster did not answer; try again in a moment"
 
 
 def _set_size(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def _killed(proc: asyncio.subprocess.Process) -> bool:
+    """Did the process end by SIGKILL? Looks at an exited child that asyncio has not reaped yet
+    without reaping it (WNOWAIT), so the answer does not wait for the event loop."""
+    if proc.returncode is not None:
+        return proc.returncode == -signal.SIGKILL
+    try:
+        info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # reaped a moment ago; the final check sees its returncode
+        return False
+    return info is not None and info.si_code == os.CLD_KILLED and info.si_status == signal.SIGKILL
 
 
 def _signal_group(proc: asyncio.subprocess.Process, sig: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import regex
 
+from sandbox.names import is_decimal
 from sandbox.terminal.errors import Denied
 
 Lines = AsyncIterator[str]
@@ -45,7 +46,7 @@ def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = 
     while i < len(args):
         arg = args[i]
         i += 1
-        if arg.startswith("-") and len(arg) > 1 and not operands and not arg[1:].isdigit():
+        if arg.startswith("-") and len(arg) > 1 and not operands and not is_decimal(arg[1:]):
             letters = arg[1:]
             j = 0
             while j < len(letters):
@@ -63,7 +64,7 @@ def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = 
                     allowed = " ".join(f"-{c}" for c in flags + valued) or "none"
                     raise Denied(f"{name}: option -{letter} is not supported here (supported: {allowed})")
                 found.add(letter)
-        elif arg.startswith("-") and arg[1:].isdigit() and name in ("head", "tail"):
+        elif arg.startswith("-") and is_decimal(arg[1:]) and name in ("head", "tail"):
             values["n"] = arg[1:]
         else:
             operands.append(arg)
@@ -73,13 +74,27 @@ def parse_options(name: str, args: list[str], *, flags: str = "", valued: str = 
 
 
 def _count(name: str, value: str) -> int:
-    if not value.isdigit() or int(value) > 1_000_000:
+    if not is_decimal(value) or int(value) > 1_000_000:
         raise Denied(f"{name}: -n needs a number of lines, e.g. {name} -n 5")
     return int(value)
 
 
+MAX_CONTEXT = 1000  # lines of -A/-B/-C: the "before" lines are held in memory
+
+
+def _context(opts: Options, letter: str) -> int:
+    """Lines of context after (A) or before (B) a match; -C gives both unless -A/-B is given."""
+    if letter not in opts.values:
+        letter = "C"
+    value = opts.values.get(letter, "0")
+    if not is_decimal(value) or int(value) > MAX_CONTEXT:
+        raise Denied(f"grep: -{letter} needs a number of lines up to {MAX_CONTEXT}, e.g. grep -{letter} 2 web")
+    return int(value)
+
+
 def grep(args: list[str]) -> Tool:
-    opts = parse_options("grep", args, flags="ivcnwEFo", max_operands=1)
+    opts = parse_options("grep", args, flags="ivcnwEFo", valued="ABC", max_operands=1)
+    after, before = _context(opts, "A"), _context(opts, "B")
     if not opts.operands:
         raise Denied("grep needs a pattern, e.g. `kubectl get pods | grep web`")
     pattern = opts.operands[0]
@@ -113,19 +128,40 @@ def grep(args: list[str]) -> Tool:
         except TimeoutError:
             raise Denied(f"grep: the pattern {pattern!r} takes too long to match; simplify it") from None
 
+    # Context lines as GNU grep prints them: "NUM-" instead of "NUM:" with -n, and "--" between
+    # groups that are not next to each other (even with -A 0). -c and -o print no context here.
+    with_context = bool({"A", "B", "C"} & set(opts.values)) and not {"c", "o"} & opts.flags
+
+    def shown(number: int, text: str, mark: str) -> str:
+        return f"{number}{mark}{text}" if "n" in opts.flags else text
+
     async def run(lines: Lines | None, emit: Emit) -> int:
-        matched = 0
-        number = 0
+        matched = number = last_shown = after_left = 0
+        held: deque[tuple[int, str]] = deque(maxlen=before or None)
         async for line in _require(lines, "grep"):
             number += 1
             hit = search(line)
             if bool(hit) == ("v" in opts.flags):
+                if with_context and after_left:
+                    after_left -= 1
+                    last_shown = number
+                    await emit(shown(number, line, "-"))
+                elif with_context and before:
+                    held.append((number, line))
                 continue
             matched += 1
             if "c" in opts.flags:
                 continue
             text = "\n".join(matches(line)) if "o" in opts.flags and hit else line
-            await emit(f"{number}:{text}" if "n" in opts.flags else text)
+            if with_context:
+                first = held[0][0] if held else number
+                if last_shown and first > last_shown + 1:
+                    await emit("--")
+                for earlier, earlier_line in held:
+                    await emit(shown(earlier, earlier_line, "-"))
+                held.clear()
+                after_left, last_shown = after, number
+            await emit(shown(number, text, ":"))
         if "c" in opts.flags:
             await emit(str(matched))
         return 0 if matched else 1

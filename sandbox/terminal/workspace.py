@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from django.db import transaction
 
 from sandbox.models import Sandbox
+from sandbox.names import is_file_name
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.models import WorkspaceFile
 from sandbox.terminal.process import Identity, write_for_group
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 50
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.match(name) or ".." in name:
+    if not is_file_name(name):
         raise Denied(
             f"{name!r} is not a valid file name: use letters, digits, '.', '-' and '_' (at most 64, no folders)"
         )

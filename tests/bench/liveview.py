@@ -68,7 +68,7 @@ async def main_async(made: list[tuple[Sandbox, str]], watcher_pid: int, api_port
     for _sandbox, cookie in made:
         ws = await websockets.connect(
             f"ws://127.0.0.1:{PORT}/ws/sandbox/",
-            additional_headers={"Cookie": cookie, "Origin": "http://localhost"},
+            additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{PORT}"},
             max_size=None,
         )
         await ws.recv()  # hello

@@ -220,7 +220,9 @@ def test_a_student_cannot_open_sockets_without_limit(make_sandbox: MakeSandbox) 
         sockets = [await connect(owner) for _ in range(MAX_SOCKETS_PER_USER)]
         cookie = await sync_to_async(cookie_for)(owner)
         extra = WebsocketCommunicator(
-            application, "/ws/sandbox/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost")]
+            application,
+            "/ws/sandbox/",
+            headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")],
         )
         connected, code = await extra.connect(timeout=10)
         assert (connected, code) == (False, 4429)

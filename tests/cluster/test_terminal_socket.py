@@ -38,7 +38,9 @@ def cookie_for(user: User) -> bytes:
 async def connect(user: User) -> WebsocketCommunicator:
     cookie = await sync_to_async(cookie_for)(user)
     communicator = WebsocketCommunicator(
-        application, "/ws/sandbox/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost")]
+        application,
+        "/ws/sandbox/",
+        headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")],
     )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
@@ -128,7 +130,9 @@ def test_it_refuses_anonymous_sockets_and_bad_messages(make_sandbox: MakeSandbox
     owner = User.objects.get(sandboxes=sandbox)
 
     async def scenario() -> None:
-        anonymous = WebsocketCommunicator(application, "/ws/sandbox/", headers=[(b"origin", b"http://localhost")])
+        anonymous = WebsocketCommunicator(
+            application, "/ws/sandbox/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+        )
         connected, code = await anonymous.connect(timeout=10)
         assert not connected
         assert code == 4401

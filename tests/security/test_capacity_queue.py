@@ -19,7 +19,7 @@ from sandbox import admission, lifecycle, provisioning, tasks
 from sandbox.models import LIVE_STATES, QueuedStart, Sandbox, State
 from tests.cluster.conftest import Kubectl
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
 
 ZH: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
 

@@ -55,7 +55,12 @@ def test_it_reads_secrets_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 def test_it_parses_database_urls(tmp_path: Path) -> None:
     sqlite = database_from_url("sqlite:///db.sqlite3", base_dir=tmp_path)
-    assert sqlite == {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "db.sqlite3")}
+    assert (sqlite["ENGINE"], sqlite["NAME"]) == ("django.db.backends.sqlite3", str(tmp_path / "db.sqlite3"))
+    assert sqlite["OPTIONS"] == {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
     pg = database_from_url("postgres://me:p%40ss@db.internal:5433/sandbox", base_dir=tmp_path)
     assert pg["ENGINE"] == "django.db.backends.postgresql"
     assert (pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"], pg["NAME"]) == (

@@ -3,6 +3,11 @@
 Runs one list+watch per resource kind for the whole cluster and publishes compact changes to
 each sandbox's Channels group. Only one copy is active per installation: a Redis lock elects
 it, and a second copy waits (ready to take over if the first dies). SIGTERM stops it cleanly.
+
+Redis going away (a restart, a network blip) is ridden out, not fatal: every Redis call of the
+election is retried with a growing pause, and a lock that vanished with a restarted Redis is
+taken again. Only a lock that another copy now holds stops this one (and its supervisor starts
+it again as a waiting copy), so that two copies never publish at once.
 """
 
 from __future__ import annotations
@@ -75,33 +80,73 @@ async def run(*, lock: bool = True) -> None:
         await leader.release()
 
 
+# Pauses between tries while Redis cannot be reached: quick at first, then no more than this.
+RETRY_FIRST, RETRY_MAX = 0.25, 5.0
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
 class Leader:
     """A Redis key held with a TTL and renewed; whoever holds it is the active watcher."""
 
     def __init__(self, url: str, key: str) -> None:
-        self.client = redis.from_url(url)
+        self.client = redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self.key = key
         self.token = uuid.uuid4().hex
+        self.pause = RETRY_FIRST
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         while not stop.is_set():
-            if await self.client.set(self.key, self.token, nx=True, ex=LOCK_SECONDS):
-                return True
-            log.info("another watcher is active; waiting to take over")
+            try:
+                if await self.client.set(self.key, self.token, nx=True, ex=LOCK_SECONDS):
+                    self.pause = RETRY_FIRST
+                    return True
+                log.info("another watcher is active; waiting to take over")
+                wait = LOCK_SECONDS / 3
+            except REDIS_DOWN as exc:
+                wait = self._backoff(exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=LOCK_SECONDS / 3)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
         return False
 
     async def keep(self, stop: asyncio.Event) -> None:
+        wait = LOCK_SECONDS / 3
         while not stop.is_set():
-            await asyncio.sleep(LOCK_SECONDS / 3)
-            if await self.client.get(self.key) != self.token.encode():
-                log.error("lost the watcher lock; stopping so that only one watcher publishes")
-                stop.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            if stop.is_set():
                 return
-            await self.client.expire(self.key, LOCK_SECONDS)
+            try:
+                if not await self._renew():
+                    log.error("another watcher holds the lock now; stopping so that only one watcher publishes")
+                    stop.set()
+                    return
+                self.pause, wait = RETRY_FIRST, LOCK_SECONDS / 3
+            except REDIS_DOWN as exc:
+                wait = self._backoff(exc)
+
+    async def _renew(self) -> bool:
+        """Extend the lock; take it again if it vanished (a restarted Redis forgets every key).
+        False when another copy holds it."""
+        holder = await self.client.get(self.key)
+        if holder is None:
+            if await self.client.set(self.key, self.token, nx=True, ex=LOCK_SECONDS):
+                log.warning("the watcher lock had vanished (Redis restarted?); took it again")
+                return True
+            holder = await self.client.get(self.key)
+        if holder != self.token.encode():
+            return False
+        await self.client.expire(self.key, LOCK_SECONDS)
+        return True
+
+    def _backoff(self, exc: BaseException) -> float:
+        wait = self.pause
+        log.warning("Redis is unreachable (%s); trying again in %.2fs", exc, wait)
+        self.pause = min(self.pause * 2, RETRY_MAX)
+        return wait
 
     async def release(self) -> None:
-        if await self.client.get(self.key) == self.token.encode():
-            await self.client.delete(self.key)
-        await self.client.aclose()
+        with contextlib.suppress(*REDIS_DOWN):
+            if await self.client.get(self.key) == self.token.encode():
+                await self.client.delete(self.key)
+        with contextlib.suppress(*REDIS_DOWN):
+            await self.client.aclose()

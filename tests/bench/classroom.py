@@ -1,0 +1,335 @@
+"""A class at once: prints figures, asserts nothing.
+
+    make bench-class                       (BENCH_CLASS_SIZES=50,100,200 by default)
+
+For each class size N, N students work at the same time against real processes (daphne, Celery
+workers, the watcher, Redis, PostgreSQL, the local API server with its simulated nodes), each
+over HTTP and one WebSocket exactly as the page does: sign in with the login form, subscribe
+to the live view, start a sandbox (half of the class finds one in the warm pool, the other half
+waits for a new one), open lesson 02 and type its solution lines into the terminal with the
+automatic checks on. Reported per size: sandbox start p50/p95 (warm, cold), terminal line round
+trip p50/p95, time from a line's end to the check result that marks its step done p50/p95, the
+live view's latency (a Pod's `kubectl apply` ending → its event on the page) p95, API requests
+per second to the API server and per student per minute, CPU and memory of the web server, the
+workers and the watcher, and errors. Bounded in time (BENCH_CLASS_SECONDS per size) and count;
+loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import websockets  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.hashers import make_password  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from accounts.roles import Role, ensure_role_groups  # noqa: E402
+from lessons.models import Lesson  # noqa: E402
+from sandbox import lifecycle, provisioning  # noqa: E402
+from sandbox.cluster.tools import kubectl  # noqa: E402
+from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from tests.processes import start_celery_worker, start_daphne, start_watcher, stop  # noqa: E402
+
+PORT = 18768
+SIZES = [int(n) for n in os.environ.get("BENCH_CLASS_SIZES", "50,100,200").split(",")]
+SECONDS = float(os.environ.get("BENCH_CLASS_SECONDS", "240"))  # the longest one class may take
+WORKERS = int(os.environ.get("BENCH_CLASS_WORKERS", "2"))
+LESSON = "pod"
+PASSWORD = "bench-only-password"
+ORIGIN = f"http://127.0.0.1:{PORT}"
+# Client side only: the students' HTTP calls run in threads, so that the class's own requests
+# never wait for one another in the benchmark.
+http_pool = ThreadPoolExecutor(max_workers=64)
+
+
+@dataclass
+class Figures:
+    start_warm: list[float] = field(default_factory=list)
+    start_cold: list[float] = field(default_factory=list)
+    line: list[float] = field(default_factory=list)
+    check: list[float] = field(default_factory=list)
+    live: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def tree(pid: int) -> Iterator[int]:
+    """The process and its descendants (Celery's pool children, the terminals' kubectl)."""
+    yield pid
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        for child in children.read_text().split():
+            yield from tree(int(child))
+
+
+def usage(pid: int) -> tuple[float, float]:
+    cpu = rss = 0.0
+    for member in tree(pid):
+        try:
+            cpu += cpu_seconds(member)
+            rss += rss_mib(member)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return cpu, rss
+
+
+def api_requests() -> int:
+    """Requests the API server has served so far (its own counter, every client)."""
+    out = subprocess.run(
+        [kubectl(), "--kubeconfig", str(settings.CLUSTER_ADMIN_KUBECONFIG), "get", "--raw", "/metrics"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(
+        sum(float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("apiserver_request_total{"))
+    )
+
+
+class Student:
+    def __init__(self, name: str, figures: Figures) -> None:
+        self.name, self.figures = name, figures
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.events: dict[str, float] = {}  # Pod name -> when its first event arrived
+
+    def cookie(self, name: str) -> str:
+        return next((c.value or "" for c in self.jar if c.name == name), "")
+
+    def _http(self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> str:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        # Always http://127.0.0.1:PORT: the address is ours, never taken from input.
+        request = urllib.request.Request(  # noqa: S310
+            ORIGIN + path, data=body, headers={"Referer": ORIGIN + "/", **(headers or {})}
+        )
+        with self.opener.open(request, timeout=30) as answer:
+            return str(answer.read().decode())
+
+    async def http(self, path: str, data: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> str:
+        return await asyncio.get_running_loop().run_in_executor(http_pool, self._http, path, data, headers)
+
+    async def sign_in(self) -> None:
+        await self.http("/accounts/login/")
+        form = {"username": self.name, "password": PASSWORD, "csrfmiddlewaretoken": self.cookie("csrftoken")}
+        await self.http("/accounts/login/", form)
+        if not self.cookie("sessionid"):
+            raise RuntimeError("login failed")
+
+    async def listen(self, ws: websockets.ClientConnection) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message["type"] == "cluster.event" and message["object"].get("kind") == "Pod":
+                self.events.setdefault(message["object"]["name"], time.perf_counter())
+            elif message["type"] in ("error", "lesson.error"):
+                self.figures.errors.append(f"{self.name}: {message.get('message')}")
+            else:
+                await self.inbox.put(message)
+
+    async def expect(self, kind: str, timeout: float = 60) -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(self.inbox.get(), timeout)
+            if message["type"] == kind:
+                return message
+
+    async def start_sandbox(self, warm: bool) -> None:
+        began = time.perf_counter()
+        answer = json.loads(await self.http("/sandbox/start", {}, {"X-CSRFToken": self.cookie("csrftoken")}))
+        while answer.get("state") != "ready":
+            if answer.get("state") in ("failed", "error") or time.perf_counter() - began > 120:
+                raise RuntimeError(f"sandbox did not start: {answer}")
+            await asyncio.sleep(0.25)
+            answer = json.loads(await self.http("/sandbox/status"))
+        (self.figures.start_warm if warm else self.figures.start_cold).append(time.perf_counter() - began)
+
+    async def work(self, warm: bool, solutions: list[tuple[str, list[str]]]) -> None:
+        await self.sign_in()
+        async with websockets.connect(
+            f"ws://127.0.0.1:{PORT}/ws/sandbox/",
+            additional_headers={"Cookie": f"sessionid={self.cookie('sessionid')}", "Origin": ORIGIN},
+            max_size=None,
+        ) as ws:
+            listener = asyncio.create_task(self.listen(ws))
+            try:
+                await self.expect("hello")
+                await self.start_sandbox(warm)
+                await ws.send(json.dumps({"type": "cluster.subscribe"}))
+                await self.expect("cluster.snapshot")
+                await ws.send(json.dumps({"type": "lesson.open", "slug": LESSON, "language": "en"}))
+                await self.expect("lesson.state")
+                for step, lines in solutions:
+                    ended = 0.0
+                    for line in lines:
+                        sent = time.perf_counter()
+                        await ws.send(json.dumps({"type": "terminal.run", "line": line}))
+                        status = (await self.expect("terminal.exit"))["status"]
+                        ended = time.perf_counter()
+                        self.figures.line.append(ended - sent)
+                        if status != 0:
+                            self.figures.errors.append(f"{self.name}: {line!r} exited {status}")
+                        if line.startswith("kubectl apply"):
+                            await self.wait_event("petclinic", ended)
+                    await self.wait_done(step, ended)
+            finally:
+                listener.cancel()
+
+    async def wait_event(self, pod: str, since: float) -> None:
+        deadline = time.perf_counter() + 30
+        while pod not in self.events and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        if pod in self.events:
+            self.figures.live.append(max(0.0, self.events[pod] - since))
+        else:
+            self.figures.errors.append(f"{self.name}: no live view event for {pod}")
+
+    async def wait_done(self, step: str, since: float) -> None:
+        """The first lesson.state after the step's last line that marks the step done."""
+        while True:
+            state = await self.expect("lesson.state", timeout=60)
+            statuses = {s["key"]: s["status"] for s in state["steps"]}
+            if statuses.get(step) in ("done", "skipped"):
+                self.figures.check.append(time.perf_counter() - since)
+                return
+
+
+def solutions() -> list[tuple[str, list[str]]]:
+    lesson = Lesson.objects.get(slug=LESSON, active=True)
+    return [(step.key, list(step.solution)) for step in lesson.steps.all()]
+
+
+def make_class(size: int, tag: str) -> list[str]:
+    ensure_role_groups()
+    hashed = make_password(PASSWORD)
+    users = User.objects.bulk_create(User(username=f"{tag}-{i}", password=hashed) for i in range(size))
+    group = Group.objects.get(name=Role.STUDENT.value)
+    group.user_set.add(*users)
+    return [user.username for user in users]
+
+
+def fill_pool(count: int) -> None:
+    """Ready, unowned sandboxes: the first `count` students to start get one of these."""
+    for _ in range(count):
+        sandbox = lifecycle.create_sandbox(None, enqueue=False)
+        provisioning.provision(sandbox.pk)
+
+
+async def run_class(names: list[str], warm: int, steps: list[tuple[str, list[str]]]) -> Figures:
+    figures = Figures()
+
+    async def one(index: int, name: str) -> None:
+        try:
+            await Student(name, figures).work(index < warm, steps)
+        except Exception as exc:
+            figures.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    tasks = [asyncio.create_task(one(i, name)) for i, name in enumerate(names)]
+    _, pending = await asyncio.wait(tasks, timeout=SECONDS)
+    for task in pending:
+        task.cancel()
+        figures.errors.append("a student did not finish within the time bound")
+    return figures
+
+
+def report(
+    size: int, figures: Figures, elapsed: float, requests: int, processes: dict[str, tuple[float, float]]
+) -> None:
+    def ms(values: list[float], q: float) -> str:
+        return f"{pct(values, q) * 1000:7.0f} ms"
+
+    print(f"\nclass of {size}: {elapsed:.0f} s, errors {len(figures.errors)}")
+    print(
+        f"  sandbox start  warm p50 {ms(figures.start_warm, 0.5)}  p95 {ms(figures.start_warm, 0.95)}"
+        f"   cold p50 {ms(figures.start_cold, 0.5)}  p95 {ms(figures.start_cold, 0.95)}"
+    )
+    print(f"  terminal line  p50 {ms(figures.line, 0.5)}  p95 {ms(figures.line, 0.95)}   ({len(figures.line)} lines)")
+    print(
+        f"  check result after the change  p50 {ms(figures.check, 0.5)}  "
+        f"p95 {ms(figures.check, 0.95)}  (goal p95 < 1000 ms)"
+    )
+    print(f"  live view: apply ended -> Pod event  p95 {ms(figures.live, 0.95)}")
+    per_minute = requests / size / (elapsed / 60)
+    print(f"  API requests {requests / elapsed:7.1f}/s, {per_minute:6.1f} per student per minute")
+    for name, (cpu, rss) in processes.items():
+        print(f"  {name:<8} CPU {cpu / elapsed * 100:6.1f}% of a core   RSS {rss:7.1f} MiB")
+    for error in figures.errors[:10]:
+        print(f"    error: {error}")
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    call_command("lessons", "load", verbosity=0)
+    env = {
+        **os.environ,
+        "CHANNEL_LAYER": "redis",
+        "LOG_LEVEL": "WARNING",
+        # The class provisions what it needs before the clock starts; no pool refills during it.
+        "SANDBOX_POOL_SIZE": "0",
+    }
+    server = start_daphne(PORT, env)
+    workers = [start_celery_worker(env, f"class{i}") for i in range(WORKERS)]
+    watcher = start_watcher(env)
+    processes = {"web": server, **{f"worker{i}": w for i, w in enumerate(workers)}, "watcher": watcher}
+    try:
+        time.sleep(5)  # the watcher lists every kind first
+        for size in SIZES:
+            tag = f"class{size}-{int(time.time())}"
+            names = make_class(size, tag)
+            warm = size // 2
+            print(f"class of {size}: filling the warm pool with {warm} sandboxes…", flush=True)
+            fill_pool(warm)
+            before = {name: usage(p.pid) for name, p in processes.items()}
+            requests0, t0 = api_requests(), time.monotonic()
+            figures = asyncio.run(run_class(names, warm, solutions()))
+            elapsed = time.monotonic() - t0
+            requests = api_requests() - requests0
+            after = {name: usage(p.pid) for name, p in processes.items()}
+            used = {name: (after[name][0] - before[name][0], after[name][1]) for name in processes}
+            report(size, figures, elapsed, requests, used)
+            for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+                provisioning.destroy(sandbox.pk)
+    finally:
+        stop(server, watcher, *workers)
+        for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
+            provisioning.destroy(sandbox.pk)
+
+
+if __name__ == "__main__":
+    main()
