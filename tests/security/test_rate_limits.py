@@ -222,6 +222,15 @@ def test_a_new_student_is_logged_in_after_signing_up_with_the_limits_on(client: 
     assert client.get("/lessons/").status_code == 200
 
 
+def test_logins_without_a_request_still_work(student: User) -> None:
+    """The test client's login() and management code authenticate without a request; the
+    lockout has nothing to count there and steps aside."""
+    client = Client()
+    assert client.login(username="alice", password=PASSWORD)
+    assert client.get("/lessons/").status_code == 200
+    assert not Client().login(username="alice", password="wrong")
+
+
 # --- sandbox starts per student -----------------------------------------------------------------
 
 
