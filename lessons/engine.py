@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from lessons import checks, templating
 from lessons.models import Lesson, Step, StepProgress, in_language
-from sandbox import k8s, lifecycle, manifests, provisioning
+from sandbox import admission, k8s, lifecycle, manifests, provisioning
 from sandbox.models import Sandbox, State
 from sandbox.terminal import workspace
 from sandbox.terminal.models import CommandAudit
@@ -87,8 +87,10 @@ def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
 def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox | None, bool]:
     """Make sure the student has a sandbox this lesson can use, with the lesson's files.
     Returns (sandbox, fits). A sandbox that does not fit is replaced only when asked: that
-    removes everything in it."""
+    removes everything in it. Raises admission.StartRefused when a new sandbox may not be
+    started now (the student's starts are used up, or the class is full and they wait in line)."""
     sandbox = lifecycle.live_sandbox(user)
+    replacing = False
     if sandbox is not None and not fits(lesson, sandbox):
         if not replace:
             return sandbox, False
@@ -96,21 +98,17 @@ def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox
         # must say so even if creating the replacement fails afterwards.
         if transaction.get_connection().in_atomic_block:
             raise RuntimeError("replace a sandbox outside a transaction")
+        admission.check_start_rate(user)  # before removing anything: a refusal leaves it as it is
         provisioning.destroy(sandbox.pk)
-        sandbox = None
-    if sandbox is not None and sandbox.state == State.FAILED:
-        sandbox = lifecycle.start(user)  # "Start" after a failure provisions it again
-    if sandbox is None:
-        needs = lesson.needs or {}
-        if (
-            needs.get("extra_namespaces")
-            or needs.get("size", settings.SANDBOX_DEFAULT_SIZE) != settings.SANDBOX_DEFAULT_SIZE
-        ):
-            sandbox = lifecycle.create_sandbox(
-                user, size=needs.get("size"), extra_namespaces=list(needs.get("extra_namespaces") or [])
-            )
-        else:
-            sandbox = lifecycle.start(user)
+        sandbox, replacing = None, True
+    needs = lesson.needs or {}
+    # The live sandbox (a failed one is provisioned again), or a new one of the lesson's shape.
+    sandbox = admission.request_start(
+        user,
+        size=needs.get("size"),
+        extra_namespaces=list(needs.get("extra_namespaces") or []),
+        replacing=replacing,
+    )
     seed_files(lesson, sandbox, overwrite=False)
     return sandbox, True
 

@@ -14,9 +14,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lessons import engine, loader, markers, templating
 from lessons.models import Lesson
-from sandbox import k8s, lifecycle
+from sandbox import admission, k8s, lifecycle
 from sandbox.models import Sandbox, State
 from sandbox.terminal.views import page_labels
+from sandbox.too_many import with_retry_after
 
 
 def _user(request: HttpRequest) -> User:
@@ -116,6 +117,12 @@ def lesson_start(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         # No transaction around a replacement: destroying the old sandbox is not undone by a rollback.
         sandbox, fits = engine.begin(_user(request), lesson, replace=request.POST.get("replace") == "1")
+    except admission.StartRefused as refusal:
+        if wants_json:
+            return with_retry_after(JsonResponse(refusal.as_status()), refusal.retry_after)
+        # The plain form (replacing a sandbox): a page that says why, with the way back.
+        context = {"message": refusal.message, "back_url": reverse("lessons:detail", args=[lesson.slug])}
+        return with_retry_after(render(request, "sandbox/refused.html", context), refusal.retry_after)
     except Exception as exc:
         if not (k8s.is_transient(exc) or isinstance(exc, k8s.ApiException | RuntimeError)):
             raise

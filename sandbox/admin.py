@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from sandbox import lifecycle
-from sandbox.models import LIVE_STATES, Sandbox, State
+from sandbox.models import LIVE_STATES, QueuedStart, Sandbox, State
 
 
 @admin.register(Sandbox)
@@ -58,3 +58,16 @@ class SandboxAdmin(admin.ModelAdmin[Sandbox]):
             ngettext("%d sandbox is being deleted.", "%d sandboxes are being deleted.", live.count()) % live.count(),
             messages.SUCCESS,
         )
+
+
+@admin.register(QueuedStart)
+class QueuedStartAdmin(admin.ModelAdmin[QueuedStart]):
+    """The line of students waiting for room (SANDBOX_MAX_LIVE), first first. Deleting a row
+    takes that student out of the line, as their "Leave the line" button does."""
+
+    list_display = ("user", "joined_at", "last_seen_at", "size")
+    ordering = ("joined_at", "id")
+    readonly_fields = ("user", "size", "extra_namespaces", "joined_at", "last_seen_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # students join the line by pressing Start

@@ -170,6 +170,7 @@ class SweepReport:
     removed_failed: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
     pool_added: int = 0
+    admitted: list[str] = field(default_factory=list)
 
 
 def sweep() -> SweepReport:
@@ -196,6 +197,11 @@ def sweep() -> SweepReport:
         tasks.destroy.delay(sandbox.pk, State.DELETED)
     report.orphans = provisioning.sweep_orphans()
     report.pool_added = refill_pool()
+    # Students waiting for room: a sandbox may have ended since the last chance (a destroy
+    # lets them in as soon as it finishes; this catches whatever that missed).
+    from sandbox import admission  # admission builds on this module
+
+    report.admitted = admission.admit_waiting()
     return report
 
 

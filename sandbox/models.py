@@ -85,3 +85,23 @@ def transition(sandbox_id: int, from_states: tuple[str, ...], to_state: str, **f
         state=to_state, updated_at=timezone.now(), **fields
     )
     return updated == 1
+
+
+class QueuedStart(models.Model):
+    """A student waiting for a sandbox while the platform is full (SANDBOX_MAX_LIVE). One row
+    per student: asking again keeps the row and so the place; the line is ordered by
+    joined_at, then id. sandbox/admission.py starts them in order as room frees up."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="queued_start")
+    # What to start when their turn comes (a lesson may need a bigger size or extra namespaces).
+    size = models.CharField(max_length=16)
+    extra_namespaces = models.JSONField(default=list, blank=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+    # The page asks for news every few seconds; a student whose page stopped asking has left.
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["joined_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} waiting since {self.joined_at:%H:%M:%S}"

@@ -5,6 +5,7 @@ checks in sandbox.checks report what is missing or unsafe."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "sandbox",
     "sandbox.terminal",
     "accounts",
@@ -51,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sandbox.urls"
@@ -82,6 +86,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The lockout check comes first and refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "lessons:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -184,6 +190,43 @@ LESSONS_RELOAD = env_bool("LESSONS_RELOAD", DEBUG)
 # How long after the last change in a sandbox its open lesson is checked again.
 LESSONS_CHECK_DEBOUNCE_MS = env_int("LESSONS_CHECK_DEBOUNCE_MS", 400, minimum=0)
 
+# --- Limits for a class (README "Running it for a class"); 0 turns a limit off ----------------
+# Client addresses are REMOTE_ADDR, or behind this many reverse proxies, the X-Forwarded-For
+# entry the outermost of them wrote (sandbox/client_address.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Accounts created from one client address per window.
+SIGNUP_LIMIT = env_int("SIGNUP_LIMIT", 30, minimum=0)
+SIGNUP_WINDOW_MINUTES = env_int("SIGNUP_WINDOW_MINUTES", 60, minimum=1)
+# Failed logins before a lockout: per account, and per client address over all accounts (higher:
+# a class may share one address). The lockout ends this long after the failure that caused it.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=0)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 30, minimum=0)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Sandboxes one student may start per window (getting back a live one does not count).
+SANDBOX_START_LIMIT = env_int("SANDBOX_START_LIMIT", 10, minimum=0)
+SANDBOX_START_WINDOW_MINUTES = env_int("SANDBOX_START_WINDOW_MINUTES", 60, minimum=1)
+# Students' live sandboxes on the whole platform; beyond it students wait in line. Warm-pool
+# namespaces (no owner yet) do not count: the cluster holds at most this + SANDBOX_POOL_SIZE.
+SANDBOX_MAX_LIVE = env_int("SANDBOX_MAX_LIVE", 50, minimum=0)
+# A student in line whose page has not asked for news for this long has left; they lose their place.
+SANDBOX_QUEUE_TIMEOUT_SECONDS = env_int("SANDBOX_QUEUE_TIMEOUT_SECONDS", 180, minimum=30)
+
+# django-axes, adapted in accounts/lockout.py: it counts failures in the database (shared by
+# every process, listed in the admin) by account and by address.
+AXES_ENABLED = LOGIN_FAILURE_LIMIT > 0
+AXES_FAILURE_LIMIT = "accounts.lockout.failure_limit"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # order matters to accounts.lockout
+AXES_HANDLER = "accounts.lockout.ClassroomHandler"
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+# Guesses during a lockout are not counted, so the lockout ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.address_for_axes"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+# Successful logins are not logged: the table would only grow, and the limits need the failures.
+AXES_DISABLE_ACCESS_LOG = True
+
 CELERY_BEAT_SCHEDULE = {
     "sandbox-lifecycle": {"task": "sandbox.tasks.sweep", "schedule": float(SANDBOX_SWEEP_SECONDS)},
 }
@@ -194,4 +237,6 @@ LOGGING: dict[str, Any] = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # django-axes logs every successful login at INFO; failures and lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

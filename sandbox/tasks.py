@@ -39,9 +39,12 @@ def reset(sandbox_id: int) -> bool:
 
 @shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=RETRIES)
 def destroy(sandbox_id: int, final_state: str) -> bool:
-    from sandbox import provisioning
+    from sandbox import admission, provisioning
 
-    return provisioning.destroy(sandbox_id, final_state)
+    done = provisioning.destroy(sandbox_id, final_state)
+    if done:
+        admission.admit_waiting()  # the room it held goes to the first in line
+    return done
 
 
 @shared_task

@@ -9,6 +9,7 @@ urlpatterns = [
     path("sandbox/status", views.sandbox_status, name="sandbox-status"),
     path("sandbox/start", views.sandbox_start, name="sandbox-start"),
     path("sandbox/reset", views.sandbox_reset, name="sandbox-reset"),
+    path("sandbox/queue/leave", views.sandbox_leave_queue, name="sandbox-leave-queue"),
     path("sandbox/", include("sandbox.terminal.urls")),
     path("accounts/", include("accounts.urls")),
     path("lessons/", include("lessons.urls")),

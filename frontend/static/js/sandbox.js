@@ -12,7 +12,8 @@
 
   function render(status) {
     const state = status.state;
-    $("sandbox-state").textContent = label(state === "none" ? "none" : state);
+    // In line, the server's sentence carries the place: "the class is full — you are number 3 in line".
+    $("sandbox-state").textContent = state === "queued" && status.message ? status.message : label(state);
     panel.dataset.state = state;
     const progress = $("sandbox-progress");
     const match = /^(\d+)\/(\d+)$/.exec(status.progress || "");
@@ -24,14 +25,17 @@
     const error = status.error || status.notice || "";
     $("sandbox-error").hidden = !error;
     $("sandbox-error").textContent = error;
-    $("sandbox-start").hidden = !(state === "none" || state === "failed" || state === "error");
+    $("sandbox-start").hidden = !(state === "none" || state === "failed" || state === "error" || state === "limited");
     $("sandbox-reset").hidden = state !== "ready";
+    $("sandbox-leave").hidden = state !== "queued";
     // The page's other parts (live view, lesson) hear when a sandbox started from this page is ready.
     if (state === "ready" && shown !== null && shown !== "ready") document.dispatchEvent(new Event("sandbox:ready"));
     shown = state;
     const busy = ["requested", "provisioning", "resetting", "deleting"].includes(state);
     clearTimeout(timer);
     if (busy) timer = setTimeout(refresh, 700);
+    // In line, ask again when the server said to (Retry-After); asking also keeps the place.
+    if (state === "queued") timer = setTimeout(refresh, 1000 * (status.retry_after || 5));
   }
 
   async function call(url, method) {
@@ -46,6 +50,7 @@
   function refresh() { call(panel.dataset.statusUrl, "GET"); }
   $("sandbox-start").addEventListener("click", () => call(panel.dataset.startUrl, "POST"));
   $("sandbox-reset").addEventListener("click", () => call(panel.dataset.resetUrl, "POST"));
+  $("sandbox-leave").addEventListener("click", () => call(panel.dataset.leaveUrl, "POST"));
   document.addEventListener("sandbox:refresh", refresh);
   refresh();
 })();
