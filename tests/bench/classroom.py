@@ -302,6 +302,10 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         # The class provisions what it needs before the clock starts; no pool refills during it.
         "SANDBOX_POOL_SIZE": "0",
+        # A whole class at once from one address: the platform's per-student and per-address limits
+        # are not what this measures.
+        "SANDBOX_MAX_LIVE": "0",
+        "SANDBOX_START_LIMIT": "0",
     }
     server = start_daphne(PORT, env)
     workers = [start_celery_worker(env, f"class{i}") for i in range(WORKERS)]
