@@ -156,7 +156,13 @@ def test_the_articles_get_all_works_for_a_student_and_stays_read_only(make_sandb
     # `get all` fails as a whole when one of its kinds is forbidden.
     assert run_kubectl(kubeconfig, "get", "all", check=False).returncode == 0
     assert run_kubectl(kubeconfig, "get", "all", "-n", "kube-system", check=False).returncode == 0
-    refused = run_kubectl(kubeconfig, "create", "job", "j", "--image=busybox", check=False)
+    # Of the kinds it lists, the student writes Jobs, CronJobs and autoscalers in their own
+    # namespace (tests/cluster/test_terminal_quick_reference.py); the rest are only read.
+    manifest = "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: rc}\nspec: {replicas: 0}\n"
+    refused = run_kubectl(kubeconfig, "create", "-f", "-", input=manifest, check=False)
+    assert refused.returncode != 0
+    assert 'cannot create resource "replicationcontrollers"' in refused.stderr
+    refused = run_kubectl(kubeconfig, "create", "job", "j", "--image=busybox", "-n", "kube-system", check=False)
     assert refused.returncode != 0
     assert 'cannot create resource "jobs"' in refused.stderr
 
