@@ -22,7 +22,6 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -31,6 +30,7 @@ from lessons import engine
 from lessons.models import Lesson
 from sandbox import k8s
 from sandbox.models import Sandbox
+from sandbox.realtime import blocking
 
 if TYPE_CHECKING:
     from sandbox.realtime.consumer import SandboxConsumer
@@ -67,7 +67,7 @@ class LessonHandler:
             # The button, not a loop: one check at a time, at most one per CHECK_INTERVAL.
             self._schedule(delay=max(0.0, self.last_check + CHECK_INTERVAL - time.monotonic()))
         elif kind == "lesson.hint":
-            await sync_to_async(engine.reveal_hint)(self.consumer.user, self.lesson, step)
+            await blocking.run(engine.reveal_hint, self.consumer.user, self.lesson, step)
             await self.send_state()
         elif kind in ("lesson.skip", "lesson.reset_step"):
             sandbox = await self.consumer.refresh_sandbox()
@@ -75,12 +75,12 @@ class LessonHandler:
                 await self._error(_("Start your sandbox first."))
                 return
             action = engine.skip if kind == "lesson.skip" else engine.reset_step
-            lines = await sync_to_async(action)(self.consumer.user, self.lesson, step, sandbox)
+            lines = await blocking.run(action, self.consumer.user, self.lesson, step, sandbox)
             await self.consumer.send_json({"type": "lesson.run", "lines": lines})
             await self.send_state()
         elif kind == "lesson.reset":
             sandbox = await self.consumer.refresh_sandbox()
-            await sync_to_async(engine.reset_lesson)(self.consumer.user, self.lesson, sandbox)
+            await blocking.run(engine.reset_lesson, self.consumer.user, self.lesson, sandbox)
             await self.consumer.send_json({"type": "lesson.files"})
             await self.send_state()
         else:
@@ -91,14 +91,15 @@ class LessonHandler:
             await self._error("lesson.open needs a lesson 'slug'")
             return
         self.language = language if isinstance(language, str) and language in LANGUAGE_CODES else settings.LANGUAGE_CODE
-        self.lesson = await sync_to_async(Lesson.objects.filter(slug=slug, active=True).first)()
+        self.consumer.language = self.language  # the socket's other messages follow the lesson's language
+        self.lesson = await blocking.run(Lesson.objects.filter(slug=slug, active=True).first)
         if self.lesson is None:
             await self._error(_("There is no lesson %(slug)s.") % {"slug": slug})
             return
         sandbox = await self.consumer.refresh_sandbox()
-        if sandbox is not None and await sync_to_async(engine.fits)(self.lesson, sandbox):
+        if sandbox is not None and await blocking.run(engine.fits, self.lesson, sandbox):
             # Opening a lesson hands out its files (never overwriting the student's edits).
-            await sync_to_async(engine.seed_files)(self.lesson, sandbox, overwrite=False)
+            await blocking.run(engine.seed_files, self.lesson, sandbox, overwrite=False)
             await self.consumer.send_json({"type": "lesson.files"})
         await self.check()
 
@@ -109,7 +110,7 @@ class LessonHandler:
         self.last_check = time.monotonic()
         sandbox = await self.consumer.refresh_sandbox()
         try:
-            message = await sync_to_async(self._check)(lesson, sandbox)
+            message = await blocking.run(self._check, lesson, sandbox)
         except Exception as exc:
             if not k8s.is_transient(exc) and not isinstance(exc, k8s.ApiException):
                 log.exception("lesson check failed")
@@ -133,7 +134,7 @@ class LessonHandler:
             with translation.override(self.language):
                 return engine.state(self.consumer.user, lesson, sandbox)
 
-        await self.consumer.send_json(await sync_to_async(state)())
+        await self.consumer.send_json(await blocking.run(state))
 
     # Changes come in bursts (a rollout is dozens of events): check once they settle.
     async def on_cluster_change(self, event: dict[str, Any]) -> None:

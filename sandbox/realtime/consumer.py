@@ -5,21 +5,43 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sandbox import lifecycle
 from sandbox.models import Sandbox
+from sandbox.realtime import blocking, limits
 
 MAX_MESSAGE = 64 * 1024
 MAX_SOCKETS_PER_USER = 8
 # Open page sockets per user id in this process.
 _sockets: dict[int, int] = {}
 log = logging.getLogger(__name__)
+
+
+# What the student is told they sent too much of, per kind (sandbox.realtime.limits).
+TOO_MANY = {
+    "lesson.reset": gettext_lazy("lesson resets"),
+    "lesson.open": gettext_lazy("lesson openings"),
+    "lesson.hint": gettext_lazy("hint requests"),
+    "lesson.check": gettext_lazy("checks"),
+    "lesson.step": gettext_lazy("skips and step resets"),
+    "cluster.subscribe": gettext_lazy("live view refreshes"),
+    "terminal.run": gettext_lazy("terminal lines"),
+    "terminal.keys": gettext_lazy("keystrokes"),
+    "other": gettext_lazy("messages"),
+}
+# Seconds to come back after a refusal because too much of the user's work was running.
+BUSY_RETRY = 1.0
 
 
 class Handler(Protocol):
@@ -40,6 +62,7 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
     user: User
     sandbox: Sandbox | None
     handlers: dict[str, Handler]
+    language: str
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -47,13 +70,14 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             await self.close(code=4401)
             return
         self.user = user
+        self.language = _language(self.scope)
         if _sockets.get(user.pk, 0) >= MAX_SOCKETS_PER_USER:
             # Each socket may run checks and a terminal: a student cannot open them without limit.
             await self.close(code=4429)
             return
         _sockets[user.pk] = _sockets.get(user.pk, 0) + 1
         self.counted = True
-        self.sandbox = await database_sync_to_async(_live_sandbox)(user)
+        self.sandbox = await blocking.run(_live_sandbox, user)
         await self.accept()
         from sandbox.liveview.handlers import ClusterHandler
         from sandbox.terminal.handlers import TerminalHandler
@@ -86,6 +110,20 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         if not isinstance(kind, str):
             await self.send_json({"type": "error", "message": "every message needs a string 'type'"})
             return
+        bucket = limits.kind_of(kind)
+        # The slot first (no await between the check and taking it), the bucket second: a
+        # message refused for being one too many at once does not also use up a token.
+        with limits.in_flight.slot(self.user.pk) as free:
+            if not free:
+                await self.refuse(bucket, BUSY_RETRY, busy=True)
+                return
+            wait = await limits.limiter.take(self.user.pk, bucket)
+            if wait > 0:
+                await self.refuse(bucket, wait)
+                return
+            await self.dispatch_message(kind, message)
+
+    async def dispatch_message(self, kind: str, message: dict[str, Any]) -> None:
         if kind == "ping":
             await self.send_json({"type": "pong"})
             return
@@ -101,6 +139,22 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             log.exception("handling %s failed", kind)
             await self.send_json({"type": "error", "message": "that request failed; try again"})
 
+    async def refuse(self, kind: str, wait: float, *, busy: bool = False) -> None:
+        """The typed answer to a message over a limit; the page shows `message` and may try
+        again after `retry_after` seconds."""
+        retry_after = limits.rounded_wait(wait)
+        with translation.override(self.language):
+            if busy:
+                text = _("Too much of yours is still running. Try again in a moment.")
+            else:
+                text = _("Too many %(what)s. Try again in %(seconds)s s.") % {
+                    "what": TOO_MANY[kind],
+                    "seconds": math.ceil(retry_after),
+                }
+        await self.send_json(
+            {"type": "error", "code": "rate_limited", "kind": kind, "retry_after": retry_after, "message": text}
+        )
+
     async def cluster_event(self, event: dict[str, Any]) -> None:
         """A change in this sandbox, sent to its group by the watcher."""
         await self.cluster.on_event(event)
@@ -114,7 +168,7 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
                 await callback(payload)
 
     async def refresh_sandbox(self) -> Sandbox | None:
-        self.sandbox = await database_sync_to_async(_live_sandbox)(self.user)
+        self.sandbox = await blocking.run(_live_sandbox, self.user)
         return self.sandbox
 
     async def send_json(self, content: dict[str, Any]) -> None:
@@ -123,3 +177,14 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
 
 def _live_sandbox(user: User) -> Sandbox | None:
     return lifecycle.live_sandbox(user)
+
+
+def _language(scope: dict[str, Any]) -> str:
+    """The language the page was served in, from the same inputs Django's LocaleMiddleware
+    reads (the language cookie, then Accept-Language); the lesson pane may set it later."""
+    request = HttpRequest()
+    request.COOKIES = dict(scope.get("cookies") or {})
+    headers = dict(scope.get("headers") or [])
+    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
+    language = translation.get_language_from_request(request)
+    return language if language in {code for code, _name in settings.LANGUAGES} else settings.LANGUAGE_CODE

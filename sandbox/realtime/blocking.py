@@ -1,0 +1,58 @@
+"""Where the socket handlers' blocking work (database, cluster API) runs.
+
+asgiref's default, thread_sensitive=True, runs every such call of the whole process on one
+thread: one student's burst of subscriptions queued every other student's terminal behind it.
+Here they run on a bounded pool of SOCKET_THREADS threads instead, with Channels'
+database_sync_to_async semantics (stale connections closed before and after each call; Django
+connections are per thread, so each pool thread holds at most one). What one student may have
+running at once is bounded separately, in sandbox.realtime.limits.
+
+The terminal session's own calls stay on the shared thread: a terminal runs one line at a time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import ParamSpec, TypeVar
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_size = 0
+
+
+def pool() -> ThreadPoolExecutor:
+    global _pool, _size
+    with _lock:
+        if _pool is None:
+            _size = settings.SOCKET_THREADS
+            _pool = ThreadPoolExecutor(max_workers=_size, thread_name_prefix="socket")
+        return _pool
+
+
+async def run(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """func(*args, **kwargs) on the pool, awaited without blocking the event loop."""
+    call = database_sync_to_async(func, thread_sensitive=False, executor=pool())
+    result: R = await call(*args, **kwargs)
+    return result
+
+
+def close_connections(timeout: float = 30) -> None:
+    """Close the database connection of every pool thread (tests and benchmarks, before their
+    database is dropped). Each thread runs one of the closing calls: they wait for each other,
+    so no thread can take two."""
+    executor = pool()
+    barrier = threading.Barrier(_size, timeout=timeout)
+
+    def close_here() -> None:
+        barrier.wait()
+        connections.close_all()
+
+    wait([executor.submit(close_here) for _ in range(_size)], timeout=timeout)
