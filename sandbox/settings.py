@@ -180,9 +180,12 @@ SOCKET_RATES: dict[str, tuple[int, float]] = {
     "lesson.step": env_rate("SOCKET_RATE_LESSON_STEP", "20/60"),  # lesson.skip and lesson.reset_step
     "cluster.subscribe": env_rate("SOCKET_RATE_CLUSTER_SUBSCRIBE", "20/60"),
     "terminal.run": env_rate("SOCKET_RATE_TERMINAL_RUN", "60/10"),
-    "terminal.keys": env_rate("SOCKET_RATE_TERMINAL_KEYS", "300/10"),  # input, interrupt, resize
+    "terminal.keys": env_rate("SOCKET_RATE_TERMINAL_KEYS", "600/10"),  # input, interrupt, resize
     "other": env_rate("SOCKET_RATE_OTHER", "30/60"),  # ping and anything else
 }
+# Refusals answered per socket (COUNT/SECONDS); past them a refused message is dropped without
+# an answer (a page never gets there), so a flood gets no answers to wait for.
+SOCKET_REFUSALS_ANSWERED = env_rate("SOCKET_REFUSALS_ANSWERED", "50/10")
 # Socket messages of one user being handled at once (across their sockets, per web process);
 # more are refused with the same error rather than queued.
 SOCKET_IN_FLIGHT_PER_USER = env_int("SOCKET_IN_FLIGHT_PER_USER", 4, minimum=1)

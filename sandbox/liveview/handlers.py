@@ -51,7 +51,7 @@ class ClusterHandler:
             await self.consumer.channel_layer.group_add(group, self.consumer.channel_name)
             self.group = group
         try:
-            objects = await blocking.run(snapshot, sandbox.namespace)
+            objects = await blocking.run_for(self.consumer.user.pk, snapshot, sandbox.namespace)
         except Exception:  # the cluster is away: the stream will fill the picture in
             objects = []
         await self.consumer.send_json({"type": "cluster.snapshot", "objects": objects, "namespace": sandbox.namespace})

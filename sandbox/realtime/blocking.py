@@ -4,13 +4,17 @@ asgiref's default, thread_sensitive=True, runs every such call of the whole proc
 thread: one student's burst of subscriptions queued every other student's terminal behind it.
 Here they run on a bounded pool of SOCKET_THREADS threads instead, with Channels'
 database_sync_to_async semantics (stale connections closed before and after each call; Django
-connections are per thread, so each pool thread holds at most one). What one student may have
-running at once is bounded separately, in sandbox.realtime.limits.
+connections are per thread, so each pool thread holds at most one).
+
+One user's calls still run one after another (run_for): the lesson engine's read-then-write
+steps were written for that, and it keeps a student who floods to one thread of the pool. How
+many of one student's messages may wait for it is bounded in sandbox.realtime.limits.
 
 The terminal session's own calls stay on the shared thread: a terminal runs one line at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -42,6 +46,25 @@ async def run(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     call = database_sync_to_async(func, thread_sensitive=False, executor=pool())
     result: R = await call(*args, **kwargs)
     return result
+
+
+# One lock per user with calls running or waiting, and how many: forgotten when none are left.
+_user_locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+
+async def run_for(user_id: int, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """run(), after the user's earlier calls have finished."""
+    lock, users = _user_locks.get(user_id) or (asyncio.Lock(), 0)
+    _user_locks[user_id] = (lock, users + 1)
+    try:
+        async with lock:
+            return await run(func, *args, **kwargs)
+    finally:
+        lock, users = _user_locks[user_id]
+        if users == 1:
+            del _user_locks[user_id]
+        else:
+            _user_locks[user_id] = (lock, users - 1)
 
 
 def close_connections(timeout: float = 30) -> None:

@@ -42,6 +42,8 @@ TOO_MANY = {
 }
 # Seconds to come back after a refusal because too much of the user's work was running.
 BUSY_RETRY = 1.0
+# Refused messages dropped unanswered in a row before the socket is closed (code 4429).
+DROPPED_BEFORE_CLOSE = 1000
 
 
 class Handler(Protocol):
@@ -77,6 +79,9 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             return
         _sockets[user.pk] = _sockets.get(user.pk, 0) + 1
         self.counted = True
+        self.refusals = limits.TokenBucket(*settings.SOCKET_REFUSALS_ANSWERED)
+        self.dropped = 0  # refused messages not answered since the last answer
+        self.closing = False
         self.sandbox = await blocking.run(_live_sandbox, user)
         await self.accept()
         from sandbox.liveview.handlers import ClusterHandler
@@ -98,6 +103,8 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
                 _sockets[self.user.pk] = max(0, _sockets.get(self.user.pk, 1) - 1)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:  # what a flooding socket sent before it was closed
+            return
         if text_data is None or len(text_data) > MAX_MESSAGE:
             await self.send_json({"type": "error", "message": "message too large or not text"})
             return
@@ -111,15 +118,19 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             await self.send_json({"type": "error", "message": "every message needs a string 'type'"})
             return
         bucket = limits.kind_of(kind)
-        # The slot first (no await between the check and taking it), the bucket second: a
-        # message refused for being one too many at once does not also use up a token.
+        # Too much of the user's work running: refused before it costs a token. The slot is
+        # held only while the handler works (the bucket's answer is quick), and taken with no
+        # await between the check and the taking.
+        if limits.in_flight.count(self.user.pk) >= settings.SOCKET_IN_FLIGHT_PER_USER:
+            await self.refuse(bucket, BUSY_RETRY, busy=True)
+            return
+        wait = await limits.limiter.take(self.user.pk, bucket)
+        if wait > 0:
+            await self.refuse(bucket, wait)
+            return
         with limits.in_flight.slot(self.user.pk) as free:
             if not free:
                 await self.refuse(bucket, BUSY_RETRY, busy=True)
-                return
-            wait = await limits.limiter.take(self.user.pk, bucket)
-            if wait > 0:
-                await self.refuse(bucket, wait)
                 return
             await self.dispatch_message(kind, message)
 
@@ -141,7 +152,17 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
 
     async def refuse(self, kind: str, wait: float, *, busy: bool = False) -> None:
         """The typed answer to a message over a limit; the page shows `message` and may try
-        again after `retry_after` seconds."""
+        again after `retry_after` seconds. Past SOCKET_REFUSALS_ANSWERED the answer is left out
+        (a flood gets nothing back), and a socket that still goes on is closed."""
+        if self.refusals.take() > 0:
+            self.dropped += 1
+            if self.dropped > DROPPED_BEFORE_CLOSE and not self.closing:
+                # Not a page. Closing discards what it queued and makes it pay a new handshake,
+                # a cost that only a client sending without pause ever reaches.
+                self.closing = True
+                await self.close(code=4429)
+            return
+        self.dropped = 0
         retry_after = limits.rounded_wait(wait)
         with translation.override(self.language):
             if busy:

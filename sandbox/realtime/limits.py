@@ -105,14 +105,26 @@ class Limiter:
         # (daphne has one; the tests start a loop per test).
         self._scripts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncScript] = weakref.WeakKeyDictionary()
         self._redis_down_until = 0.0
+        # (user, kind) -> when its bucket has a token again, as Redis last said. Until then a
+        # message is refused without asking Redis: other processes only ever take tokens, so none
+        # can appear sooner. A flood costs one Redis call per refill, not one per message.
+        self._empty_until: dict[tuple[int, str], float] = {}
 
     async def take(self, user_id: int, kind: str) -> float:
         """0 when the message may go on, else the seconds until it may."""
         capacity, period = settings.SOCKET_RATES[kind]
-        if time.monotonic() >= self._redis_down_until:
+        now = time.monotonic()
+        until = self._empty_until.get((user_id, kind), 0.0)
+        if now < until:
+            return until - now
+        if now >= self._redis_down_until:
             try:
-                wait = await self._script()(keys=[self._key(user_id, kind)], args=[capacity, period])
-                return float(wait)
+                wait = float(await self._script()(keys=[self._key(user_id, kind)], args=[capacity, period]))
+                if wait > 0:
+                    if len(self._empty_until) > 100_000:
+                        self._empty_until = {k: t for k, t in self._empty_until.items() if t > now}
+                    self._empty_until[(user_id, kind)] = time.monotonic() + wait
+                return wait
             except (RedisError, OSError) as exc:
                 log.warning("socket rate limits fall back to this process (Redis: %s)", exc)
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS

@@ -23,6 +23,7 @@ from lessons import loader
 from sandbox.asgi import application
 from sandbox.models import Sandbox, State
 from sandbox.realtime import limits
+from sandbox.realtime.consumer import DROPPED_BEFORE_CLOSE
 from tests.cluster.test_terminal_socket import cookie_for
 from tests.conftest import run_async
 
@@ -153,16 +154,38 @@ def test_another_students_terminal_and_live_view_carry_on_while_one_floods(make_
         await b.send_json_to({"type": "cluster.subscribe"})
         seen = await until(b, lambda m: m["type"] == "cluster.snapshot")
         assert [m for m in seen if m["type"] == "error"] == []
-        # A was refused: with the default limits (20, 3 and 20 a minute) most of the 120 are over.
+        # A was refused: with the default limits (20, 3 and 20 a minute) 77 of the 120 are over.
+        # The first refusals are answered, the rest dropped without an answer.
         await a.send_json_to({"type": "ping"})  # answered after everything sent before it
         answers = await until(a, lambda m: m["type"] == "pong")
         kinds = [m["kind"] for m in answers if refused(m)]
         assert set(kinds) == {"cluster.subscribe", "lesson.reset", "lesson.hint"}
-        assert len(kinds) >= 70
+        assert settings.SOCKET_REFUSALS_ANSWERED[0] <= len(kinds) < 77
         await a.disconnect()
         await b.disconnect()
 
     run_async(scenario)
+
+
+def test_a_socket_that_goes_on_after_its_refusals_are_no_longer_answered_is_closed(
+    make_sandbox: MakeSandbox,
+) -> None:
+    owner, _ = student(make_sandbox)
+
+    async def scenario() -> None:
+        communicator = await connect(owner)
+        for _ in range(3 + DROPPED_BEFORE_CLOSE):
+            await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from(timeout=10) == {"type": "pong"}
+        assert refused(await communicator.receive_json_from(timeout=10))
+        # The other pings are dropped without an answer; the one past the bound closes the socket.
+        assert await communicator.receive_output(timeout=30) == {"type": "websocket.close", "code": 4429}
+        await communicator.wait(timeout=10)
+
+    with override_settings(
+        SOCKET_RATES={**settings.SOCKET_RATES, "other": (1, 1000.0)}, SOCKET_REFUSALS_ANSWERED=(1, 1000.0)
+    ):
+        run_async(scenario)
 
 
 def queued_resets(sandbox: Sandbox) -> set[str]:
