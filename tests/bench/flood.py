@@ -234,8 +234,8 @@ async def round_(a_cookie: str, b_cookie: str, title: str, server_pid: int) -> N
     print(f"  B's messages refused: {sum(b_refused.values())}")
     print(
         f"  A sent {a['sent']} messages from {FLOOD_SOCKETS} sockets in {flood_seconds:.0f} s "
-        f"({a['sent'] / flood_seconds:.0f}/s); {refused} refused with an answer, "
-        f"about {a['unanswered']} dropped without one"
+        f"({a['sent'] / flood_seconds:.0f}/s); {refused} refused with an answer; "
+        f"{a['unanswered']} still unanswered after {STALL} s (refusals dropped, or a slow server)"
     )
     for kind, n in sorted(replies.items()):
         print(f"    {n:8d}  {kind}")
