@@ -1,5 +1,7 @@
 """The sandbox page's WebSocket. Thin by design: it authenticates, finds the student's
-sandbox, and routes each message by the prefix of its type to that feature's handler."""
+sandbox, holds each message to the student's limits (sandbox.realtime.limits), and routes it by
+the prefix of its type to that feature's handler, whose blocking work runs on a bounded pool
+(sandbox.realtime.blocking)."""
 
 from __future__ import annotations
 
