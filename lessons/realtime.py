@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -31,12 +31,15 @@ from lessons.models import Lesson
 from sandbox import k8s
 from sandbox.models import Sandbox
 from sandbox.names import is_lesson_key
+from sandbox.realtime import blocking
 
 if TYPE_CHECKING:
     from sandbox.realtime.consumer import SandboxConsumer
 
 log = logging.getLogger(__name__)
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+P = ParamSpec("P")
+R = TypeVar("R")
 CHECK_INTERVAL = 1.0  # seconds between two checks a student asks for
 
 
@@ -58,14 +61,14 @@ class LessonHandler:
             await self._error(_("Open a lesson first."))
             return
         step = message.get("step")
-        if step is not None and not (is_lesson_key(step)):
+        if step is not None and not is_lesson_key(step):
             await self._error(_("There is no such step."))
             return
         if kind == "lesson.check":
             # The button, not a loop: one check at a time, at most one per CHECK_INTERVAL.
             self._schedule(delay=max(0.0, self.last_check + CHECK_INTERVAL - time.monotonic()))
         elif kind == "lesson.hint":
-            await sync_to_async(engine.reveal_hint)(self.consumer.user, self.lesson, step)
+            await self._blocking(engine.reveal_hint, self.consumer.user, self.lesson, step)
             await self.send_state()
         elif kind in ("lesson.skip", "lesson.reset_step"):
             sandbox = await self.consumer.refresh_sandbox()
@@ -73,12 +76,12 @@ class LessonHandler:
                 await self._error(_("Start your sandbox first."))
                 return
             action = engine.skip if kind == "lesson.skip" else engine.reset_step
-            lines = await sync_to_async(action)(self.consumer.user, self.lesson, step, sandbox)
+            lines = await self._blocking(action, self.consumer.user, self.lesson, step, sandbox)
             await self.consumer.send_json({"type": "lesson.run", "lines": lines})
             await self.send_state()
         elif kind == "lesson.reset":
             sandbox = await self.consumer.refresh_sandbox()
-            await sync_to_async(engine.reset_lesson)(self.consumer.user, self.lesson, sandbox)
+            await self._blocking(engine.reset_lesson, self.consumer.user, self.lesson, sandbox)
             await self.consumer.send_json({"type": "lesson.files"})
             await self.send_state()
         else:
@@ -89,14 +92,15 @@ class LessonHandler:
             await self._error("lesson.open needs a lesson 'slug'")
             return
         self.language = language if isinstance(language, str) and language in LANGUAGE_CODES else settings.LANGUAGE_CODE
-        self.lesson = await sync_to_async(Lesson.objects.filter(slug=slug, active=True).first)()
+        self.consumer.language = self.language  # the socket's other messages follow the lesson's language
+        self.lesson = await self._blocking(Lesson.objects.filter(slug=slug, active=True).first)
         if self.lesson is None:
             await self._error(_("There is no lesson %(slug)s.") % {"slug": slug})
             return
         sandbox = await self.consumer.refresh_sandbox()
-        if sandbox is not None and await sync_to_async(engine.fits)(self.lesson, sandbox):
+        if sandbox is not None and await self._blocking(engine.fits, self.lesson, sandbox):
             # Opening a lesson hands out its files (never overwriting the student's edits).
-            await sync_to_async(engine.seed_files)(self.lesson, sandbox, overwrite=False)
+            await self._blocking(engine.seed_files, self.lesson, sandbox, overwrite=False)
             await self.consumer.send_json({"type": "lesson.files"})
         await self.check()
 
@@ -107,7 +111,7 @@ class LessonHandler:
         self.last_check = time.monotonic()
         sandbox = await self.consumer.refresh_sandbox()
         try:
-            message = await sync_to_async(self._check)(lesson, sandbox)
+            message = await self._blocking(self._check, lesson, sandbox)
         except Exception as exc:
             if not k8s.is_transient(exc) and not isinstance(exc, k8s.ApiException):
                 log.exception("lesson check failed")
@@ -131,7 +135,7 @@ class LessonHandler:
             with translation.override(self.language):
                 return engine.state(self.consumer.user, lesson, sandbox)
 
-        await self.consumer.send_json(await sync_to_async(state)())
+        await self.consumer.send_json(await self._blocking(state))
 
     # Changes come in bursts (a rollout is dozens of events): check once they settle.
     async def on_cluster_change(self, event: dict[str, Any]) -> None:
@@ -156,6 +160,10 @@ class LessonHandler:
             self.dirty = False
             await self.check()
             wait = max(settings.LESSONS_CHECK_DEBOUNCE_MS / 1000, CHECK_INTERVAL / 2)
+
+    async def _blocking(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Database and cluster work, on the socket handlers' pool, after the student's earlier."""
+        return await blocking.run_for(self.consumer.user.pk, func, *args, **kwargs)
 
     async def _error(self, message: str) -> None:
         await self.consumer.send_json({"type": "lesson.error", "message": message})

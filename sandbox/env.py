@@ -8,6 +8,7 @@ convention), which keeps them out of ``/proc/<pid>/environ``.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -101,3 +102,17 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, object]:
             "CONN_HEALTH_CHECKS": True,
         }
     raise ImproperlyConfigured(f"DATABASE_URL scheme must be sqlite or postgres; got {parts.scheme!r}")
+
+
+def env_rate(name: str, default: str) -> tuple[int, float]:
+    """``$NAME`` as ``COUNT/SECONDS`` (e.g. ``3/60``): at most COUNT at once, then one more every
+    SECONDS/COUNT seconds (a token bucket)."""
+    raw = (os.environ.get(name) or default).strip()
+    count, slash, seconds = raw.partition("/")
+    try:
+        parsed = (int(count), float(seconds))
+    except ValueError:
+        parsed = (0, 0.0)
+    if not slash or parsed[0] < 1 or not 0 < parsed[1] < math.inf:
+        raise ImproperlyConfigured(f"{name} must be COUNT/SECONDS with both above 0, e.g. 3/60; got {raw!r}")
+    return parsed

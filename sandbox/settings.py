@@ -12,7 +12,7 @@ from typing import Any
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
-from sandbox.env import database_from_url, env_bool, env_int, env_list, env_secret, env_str
+from sandbox.env import database_from_url, env_bool, env_int, env_list, env_rate, env_secret, env_str
 
 # Lets generic Django classes be subscripted at run time (ModelAdmin[Lesson]) for mypy.
 django_stubs_ext.monkeypatch()
@@ -226,6 +226,30 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
 # Successful logins are not logged: the table would only grow, and the limits need the failures.
 AXES_DISABLE_ACCESS_LOG = True
+# --- The page's WebSocket: limits per student -----------------------------------------------
+# Messages per user and kind, as COUNT/SECONDS token buckets shared by all of the user's sockets
+# (kept in Redis, so every web process counts against the same bucket). Over the limit, the
+# socket answers {"type": "error", "code": "rate_limited", "kind", "retry_after", "message"}.
+SOCKET_RATES: dict[str, tuple[int, float]] = {
+    "lesson.reset": env_rate("SOCKET_RATE_LESSON_RESET", "3/60"),
+    "lesson.open": env_rate("SOCKET_RATE_LESSON_OPEN", "20/60"),
+    "lesson.hint": env_rate("SOCKET_RATE_LESSON_HINT", "20/60"),
+    "lesson.check": env_rate("SOCKET_RATE_LESSON_CHECK", "30/60"),
+    "lesson.step": env_rate("SOCKET_RATE_LESSON_STEP", "20/60"),  # lesson.skip and lesson.reset_step
+    "cluster.subscribe": env_rate("SOCKET_RATE_CLUSTER_SUBSCRIBE", "20/60"),
+    "terminal.run": env_rate("SOCKET_RATE_TERMINAL_RUN", "60/10"),
+    "terminal.keys": env_rate("SOCKET_RATE_TERMINAL_KEYS", "600/10"),  # input, interrupt, resize
+    "other": env_rate("SOCKET_RATE_OTHER", "30/60"),  # ping and anything else
+}
+# Refusals answered per socket (COUNT/SECONDS); past them a refused message is dropped without
+# an answer (a page never gets there), so a flood gets no answers to wait for.
+SOCKET_REFUSALS_ANSWERED = env_rate("SOCKET_REFUSALS_ANSWERED", "50/10")
+# Socket messages of one user being handled at once (across their sockets, per web process);
+# more are refused with the same error rather than queued.
+SOCKET_IN_FLIGHT_PER_USER = env_int("SOCKET_IN_FLIGHT_PER_USER", 4, minimum=1)
+# Threads that run the socket handlers' database and cluster calls (each may hold a database
+# connection), so one student's slow calls never hold up everyone else's.
+SOCKET_THREADS = env_int("SOCKET_THREADS", 8, minimum=2)
 
 CELERY_BEAT_SCHEDULE = {
     "sandbox-lifecycle": {"task": "sandbox.tasks.sweep", "schedule": float(SANDBOX_SWEEP_SECONDS)},

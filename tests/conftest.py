@@ -39,14 +39,16 @@ T = TypeVar("T")
 
 
 def run_async(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async scenario from a sync test, then close the database connection that
-    sync_to_async's worker thread opened (left open, it keeps the test database from being
-    dropped at the end of the run)."""
+    """Run an async scenario from a sync test, then close the database connections that
+    sync_to_async's worker thread and the socket handlers' threads opened (left open, they keep
+    the test database from being dropped at the end of the run)."""
+    from sandbox.realtime import blocking
 
     async def wrapped() -> T:
         try:
             return await scenario()
         finally:
             await sync_to_async(connections.close_all)()
+            await asyncio.to_thread(blocking.close_connections)
 
     return asyncio.run(wrapped())

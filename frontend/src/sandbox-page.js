@@ -26,6 +26,18 @@ if (page) {
     list.append(item);
     list.hidden = false;
   });
+  // The server's limits: a refused message is answered with a typed error, said here for as
+  // long as the wait; a refused line gives the terminal its prompt back.
+  const notice = document.getElementById("socket-notice");
+  let noticeTimer;
+  socket.on("error", (message) => {
+    if (message.code !== "rate_limited") return;
+    notice.textContent = message.message;
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => { notice.hidden = true; }, Math.max(3000, message.retry_after * 1000));
+    if (message.kind === "terminal.run") terminal.refused(message.message);
+  });
   // The live view subscribes when the socket opens; a sandbox that becomes ready later (started
   // from this page) needs a new subscription.
   document.addEventListener("sandbox:ready", () => socket.send({ type: "cluster.subscribe" }));

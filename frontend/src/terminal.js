@@ -109,6 +109,14 @@ export class SandboxTerminal {
     }
   }
 
+  // The server refused the line (too many too fast): say so, and drop the lines queued after it.
+  refused(text) {
+    if (!this.running) return;
+    this.queue = [];
+    this.term.write(`\x1b[33m${text}\x1b[0m\r\n`);
+    this.finished();
+  }
+
   finished() {
     this.running = false;
     this.prompt();

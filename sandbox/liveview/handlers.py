@@ -13,10 +13,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
-
 from sandbox.liveview.snapshot import snapshot
 from sandbox.liveview.watcher import group_name
+from sandbox.realtime import blocking
 
 if TYPE_CHECKING:
     from sandbox.realtime.consumer import SandboxConsumer
@@ -52,7 +51,7 @@ class ClusterHandler:
             await self.consumer.channel_layer.group_add(group, self.consumer.channel_name)
             self.group = group
         try:
-            objects = await sync_to_async(snapshot)(sandbox.namespace)
+            objects = await blocking.run_for(self.consumer.user.pk, snapshot, sandbox.namespace)
         except Exception:  # the cluster is away: the stream will fill the picture in
             objects = []
         await self.consumer.send_json({"type": "cluster.snapshot", "objects": objects, "namespace": sandbox.namespace})

@@ -1,25 +1,51 @@
 """The sandbox page's WebSocket. Thin by design: it authenticates, finds the student's
-sandbox, and routes each message by the prefix of its type to that feature's handler."""
+sandbox, holds each message to the student's limits (sandbox.realtime.limits), and routes it by
+the prefix of its type to that feature's handler, whose blocking work runs on a bounded pool
+(sandbox.realtime.blocking)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sandbox import lifecycle
 from sandbox.models import Sandbox
+from sandbox.realtime import blocking, limits
 
 MAX_MESSAGE = 64 * 1024
 MAX_SOCKETS_PER_USER = 8
 # Open page sockets per user id in this process.
 _sockets: dict[int, int] = {}
 log = logging.getLogger(__name__)
+
+
+# What the student is told they sent too much of, per kind (sandbox.realtime.limits).
+TOO_MANY = {
+    "lesson.reset": gettext_lazy("lesson resets"),
+    "lesson.open": gettext_lazy("lesson openings"),
+    "lesson.hint": gettext_lazy("hint requests"),
+    "lesson.check": gettext_lazy("checks"),
+    "lesson.step": gettext_lazy("skips and step resets"),
+    "cluster.subscribe": gettext_lazy("live view refreshes"),
+    "terminal.run": gettext_lazy("terminal lines"),
+    "terminal.keys": gettext_lazy("keystrokes"),
+    "other": gettext_lazy("messages"),
+}
+# Seconds to come back after a refusal because too much of the user's work was running.
+BUSY_RETRY = 1.0
+# Refused messages dropped unanswered in a row before the socket is closed (code 4429).
+DROPPED_BEFORE_CLOSE = 1000
 
 
 class Handler(Protocol):
@@ -40,6 +66,7 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
     user: User
     sandbox: Sandbox | None
     handlers: dict[str, Handler]
+    language: str
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -47,13 +74,17 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             await self.close(code=4401)
             return
         self.user = user
+        self.language = _language(self.scope)
         if _sockets.get(user.pk, 0) >= MAX_SOCKETS_PER_USER:
             # Each socket may run checks and a terminal: a student cannot open them without limit.
             await self.close(code=4429)
             return
         _sockets[user.pk] = _sockets.get(user.pk, 0) + 1
         self.counted = True
-        self.sandbox = await database_sync_to_async(_live_sandbox)(user)
+        self.refusals = limits.TokenBucket(*settings.SOCKET_REFUSALS_ANSWERED)
+        self.dropped = 0  # refused messages not answered since the last answer
+        self.closing = False
+        self.sandbox = await blocking.run(_live_sandbox, user)
         await self.accept()
         from sandbox.liveview.handlers import ClusterHandler
         from sandbox.terminal.handlers import TerminalHandler
@@ -74,6 +105,8 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
                 _sockets[self.user.pk] = max(0, _sockets.get(self.user.pk, 1) - 1)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:  # what a flooding socket sent before it was closed
+            return
         if text_data is None or len(text_data) > MAX_MESSAGE:
             await self.send_json({"type": "error", "message": "message too large or not text"})
             return
@@ -86,6 +119,24 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         if not isinstance(kind, str):
             await self.send_json({"type": "error", "message": "every message needs a string 'type'"})
             return
+        bucket = limits.kind_of(kind)
+        # Too much of the user's work running: refused before it costs a token. The slot is
+        # held only while the handler works (the bucket's answer is quick), and taken with no
+        # await between the check and the taking.
+        if limits.in_flight.count(self.user.pk) >= settings.SOCKET_IN_FLIGHT_PER_USER:
+            await self.refuse(bucket, BUSY_RETRY, busy=True)
+            return
+        wait = await limits.limiter.take(self.user.pk, bucket)
+        if wait > 0:
+            await self.refuse(bucket, wait)
+            return
+        with limits.in_flight.slot(self.user.pk) as free:
+            if not free:
+                await self.refuse(bucket, BUSY_RETRY, busy=True)
+                return
+            await self.dispatch_message(kind, message)
+
+    async def dispatch_message(self, kind: str, message: dict[str, Any]) -> None:
         if kind == "ping":
             await self.send_json({"type": "pong"})
             return
@@ -101,6 +152,32 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             log.exception("handling %s failed", kind)
             await self.send_json({"type": "error", "message": "that request failed; try again"})
 
+    async def refuse(self, kind: str, wait: float, *, busy: bool = False) -> None:
+        """The typed answer to a message over a limit; the page shows `message` and may try
+        again after `retry_after` seconds. Past SOCKET_REFUSALS_ANSWERED the answer is left out
+        (a flood gets nothing back), and a socket that still goes on is closed."""
+        if self.refusals.take() > 0:
+            self.dropped += 1
+            if self.dropped > DROPPED_BEFORE_CLOSE and not self.closing:
+                # Not a page. Closing discards what it queued and makes it pay a new handshake,
+                # a cost that only a client sending without pause ever reaches.
+                self.closing = True
+                await self.close(code=4429)
+            return
+        self.dropped = 0
+        retry_after = limits.rounded_wait(wait)
+        with translation.override(self.language):
+            if busy:
+                text = _("Too much of yours is still running. Try again in a moment.")
+            else:
+                text = _("Too many %(what)s. Try again in %(seconds)s s.") % {
+                    "what": TOO_MANY[kind],
+                    "seconds": math.ceil(retry_after),
+                }
+        await self.send_json(
+            {"type": "error", "code": "rate_limited", "kind": kind, "retry_after": retry_after, "message": text}
+        )
+
     async def cluster_event(self, event: dict[str, Any]) -> None:
         """A change in this sandbox, sent to its group by the watcher."""
         await self.cluster.on_event(event)
@@ -114,7 +191,7 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
                 await callback(payload)
 
     async def refresh_sandbox(self) -> Sandbox | None:
-        self.sandbox = await database_sync_to_async(_live_sandbox)(self.user)
+        self.sandbox = await blocking.run(_live_sandbox, self.user)
         return self.sandbox
 
     async def send_json(self, content: dict[str, Any]) -> None:
@@ -123,3 +200,14 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
 
 def _live_sandbox(user: User) -> Sandbox | None:
     return lifecycle.live_sandbox(user)
+
+
+def _language(scope: dict[str, Any]) -> str:
+    """The language the page was served in, from the same inputs Django's LocaleMiddleware
+    reads (the language cookie, then Accept-Language); the lesson pane may set it later."""
+    request = HttpRequest()
+    request.COOKIES = dict(scope.get("cookies") or {})
+    headers = dict(scope.get("headers") or [])
+    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
+    language = translation.get_language_from_request(request)
+    return language if language in {code for code, _name in settings.LANGUAGES} else settings.LANGUAGE_CODE
