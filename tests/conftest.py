@@ -52,3 +52,8 @@ def run_async(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
             await asyncio.to_thread(blocking.close_connections)
 
     return asyncio.run(wrapped())
+
+
+# The headers a browser sends when the site's own page (http://localhost) opens its socket: the
+# socket refuses any other origin (sandbox/realtime/origin.py).
+SAME_ORIGIN: list[tuple[bytes, bytes]] = [(b"origin", b"http://localhost"), (b"host", b"localhost")]

@@ -68,7 +68,7 @@ UNLIMITED = {f"SOCKET_RATE_{kind.replace('.', '_').upper()}": "1000000/1" for ki
 async def connect(cookie: str) -> websockets.ClientConnection:
     ws = await websockets.connect(
         f"ws://127.0.0.1:{PORT}/ws/sandbox/",
-        additional_headers={"Cookie": cookie, "Origin": "http://localhost"},
+        additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{PORT}"},
         max_size=None,
     )
     assert json.loads(await ws.recv())["type"] == "hello"

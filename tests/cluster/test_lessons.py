@@ -17,7 +17,7 @@ from lessons.models import Lesson, StepProgress
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
 from tests.cluster.test_terminal_socket import connect, run
-from tests.conftest import run_async
+from tests.conftest import SAME_ORIGIN, run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MakeSandbox = Callable[..., tuple[Sandbox, str]]
@@ -228,7 +228,7 @@ def test_a_student_cannot_open_sockets_without_limit(make_sandbox: MakeSandbox) 
         extra = WebsocketCommunicator(
             application,
             "/ws/sandbox/",
-            headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")],
+            headers=[(b"cookie", cookie), *SAME_ORIGIN],
         )
         connected, code = await extra.connect(timeout=10)
         assert (connected, code) == (False, 4429)

@@ -6,6 +6,7 @@ import io
 
 import pytest
 import yaml
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
@@ -25,7 +26,7 @@ def run(*args: str) -> str:
 @override_settings(SANDBOX_POOL_SIZE=0)
 def test_it_manages_a_students_sandbox_from_the_command_line(student: User, tmp_path: object, kubectl: Kubectl) -> None:
     namespace = run("up", "alice").strip()
-    assert namespace.startswith("sb")
+    assert namespace.startswith(settings.SANDBOX_NAMESPACE_PREFIX)
     assert namespace in run("list", "alice")
 
     config = run("kubeconfig", "alice")

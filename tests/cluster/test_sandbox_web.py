@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("eager_celery")]
@@ -19,7 +20,7 @@ def test_it_gives_a_new_student_a_ready_sandbox(client: Client) -> None:
     assert started.status_code in (200, 202)
     status = client.get("/sandbox/status").json()
     assert status["state"] == "ready"
-    assert status["namespace"].startswith("sb")
+    assert status["namespace"].startswith(settings.SANDBOX_NAMESPACE_PREFIX)
     assert 30000 <= status["node_port"] <= 32767
     page = client.get("/lessons/").content.decode()
     assert 'id="sandbox-panel"' in page

@@ -18,7 +18,7 @@ from sandbox.asgi import application
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
 from sandbox.terminal.models import CommandAudit
-from tests.conftest import run_async
+from tests.conftest import SAME_ORIGIN, run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,7 +40,7 @@ async def connect(user: User) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(
         application,
         "/ws/sandbox/",
-        headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")],
+        headers=[(b"cookie", cookie), *SAME_ORIGIN],
     )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
@@ -130,9 +130,7 @@ def test_it_refuses_anonymous_sockets_and_bad_messages(make_sandbox: MakeSandbox
     owner = User.objects.get(sandboxes=sandbox)
 
     async def scenario() -> None:
-        anonymous = WebsocketCommunicator(
-            application, "/ws/sandbox/", headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
-        )
+        anonymous = WebsocketCommunicator(application, "/ws/sandbox/", headers=[*SAME_ORIGIN])
         connected, code = await anonymous.connect(timeout=10)
         assert not connected
         assert code == 4401

@@ -25,7 +25,7 @@ from sandbox.models import Sandbox, State
 from sandbox.realtime import limits
 from sandbox.realtime.consumer import DROPPED_BEFORE_CLOSE
 from tests.cluster.test_terminal_socket import cookie_for
-from tests.conftest import run_async
+from tests.conftest import SAME_ORIGIN, run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MakeSandbox = Callable[..., tuple[Sandbox, str]]
@@ -66,7 +66,7 @@ def student(make_sandbox: MakeSandbox) -> tuple[User, Sandbox]:
 async def connect(user: User, *headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
     cookie = await sync_to_async(cookie_for)(user)
     communicator = WebsocketCommunicator(
-        application, "/ws/sandbox/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), *headers]
+        application, "/ws/sandbox/", headers=[(b"cookie", cookie), *SAME_ORIGIN, *headers]
     )
     connected, _ = await communicator.connect(timeout=10)
     assert connected
