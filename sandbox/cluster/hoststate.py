@@ -207,55 +207,37 @@ def unmount_under(root: Path) -> None:
 def remove_chains() -> None:
     """Remove the KUBE-* and CNI-* chains (the kubelet's canaries and firewall, kube-proxy's
     rules, the bridge and portmap plugins' masquerading) with the jumps to them, and nothing
-    else: the machine's own rules stay as they are."""
-    for save, tool in (("iptables-save", "iptables"), ("ip6tables-save", "ip6tables")):
+    else: the machine's own rules stay as they are. The rules go back through iptables-restore
+    --noflush, which reads iptables-save's quoting (comments hold quoted Pod ids)."""
+    for save, restore in (("iptables-save", "iptables-restore"), ("ip6tables-save", "ip6tables-restore")):
         if not shutil.which(save):
             continue
-        dump = subprocess.run([save], capture_output=True, text=True).stdout
         table = ""
         ours: dict[str, list[str]] = {}
-        jumps: list[tuple[str, list[str]]] = []
-        for line in dump.splitlines():
+        jumps: list[tuple[str, str]] = []
+        for line in subprocess.run([save], capture_output=True, text=True).stdout.splitlines():
             if line.startswith("*"):
                 table = line[1:]
                 ours.setdefault(table, [])
-            elif line.startswith(":"):
-                chain = line[1:].split()[0]
-                if chain.startswith(CHAIN_PREFIXES):
-                    ours[table].append(chain)
-            elif line.startswith("-A "):
-                words = line.split()
-                if not words[1].startswith(CHAIN_PREFIXES) and any(
-                    w.startswith(CHAIN_PREFIXES) for w in words[2:] if not w.startswith("-")
-                ):
-                    jumps.append((table, words[1:]))
+            elif line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES):
+                ours[table].append(line[1:].split()[0])
+            elif (
+                line.startswith("-A ")
+                and not line.split()[1].startswith(CHAIN_PREFIXES)
+                and any(f"-j {prefix}" in line or f"-g {prefix}" in line for prefix in CHAIN_PREFIXES)
+            ):
+                jumps.append((table, "-D " + line[3:]))
+        # One rule at a time: a rule that went away meanwhile must not stop the others.
         for table, rule in jumps:
-            # iptables-save quotes comments; the rule is given back to iptables as words.
-            subprocess.run([tool, "-w", "-t", table, "-D", *_unquote(rule)], capture_output=True)
+            _restore(restore, table, [rule])
         for table, chains in ours.items():
-            for chain in chains:
-                subprocess.run([tool, "-w", "-t", table, "-F", chain], capture_output=True)
-            for chain in chains:
-                subprocess.run([tool, "-w", "-t", table, "-X", chain], capture_output=True)
+            if chains:
+                _restore(restore, table, [f"-F {chain}" for chain in chains] + [f"-X {chain}" for chain in chains])
 
 
-def _unquote(words: list[str]) -> list[str]:
-    """iptables-save prints a comment with spaces as "a b" in one line; split() cut it apart."""
-    out: list[str] = []
-    current: list[str] | None = None
-    for word in words:
-        if current is not None:
-            current.append(word)
-            if word.endswith('"'):
-                out.append(" ".join(current)[1:-1])
-                current = None
-        elif word.startswith('"') and not (len(word) > 1 and word.endswith('"')):
-            current = [word]
-        elif word.startswith('"') and word.endswith('"'):
-            out.append(word[1:-1])
-        else:
-            out.append(word)
-    return out
+def _restore(command: str, table: str, lines: list[str]) -> None:
+    script = "\n".join([f"*{table}", *lines, "COMMIT", ""])
+    subprocess.run([command, "-w", "--noflush"], input=script, capture_output=True, text=True)
 
 
 def delete_link(name: str) -> None:

@@ -63,6 +63,7 @@ class RealNode:
         self.server = server
         self.state_file = self.paths.root / "host-state.json"
         self.stamp = self.paths.root / "config.sha256"
+        self._started: dict[str, subprocess.Popen[bytes]] = {}
 
     # --- commands ---------------------------------------------------------------------------
     def preflight(self) -> list[str]:
@@ -244,6 +245,13 @@ class RealNode:
             return None
         return pid
 
+    def _alive(self, name: str) -> bool:
+        """A program started by this call is watched through its Popen (exact); one adopted from
+        an earlier `up`, through its pid file."""
+        if name in self._started:
+            return self._started[name].poll() is None
+        return self._pid(name) is not None
+
     def _ensure(self, program: Program) -> None:
         if self._pid(program.name):
             return
@@ -262,6 +270,7 @@ class RealNode:
             close_fds=True,
         )
         log.close()
+        self._started[program.name] = process
         self._pid_file(program.name).write_text(str(process.pid))
         _say(f"started {program.name} (pid {process.pid}; log {self.paths.logs / program.name}.log)")
 
@@ -281,13 +290,19 @@ class RealNode:
 
     def _wait_containerd(self) -> None:
         deadline = time.monotonic() + 30
+        answer = ""
         while time.monotonic() < deadline:
-            if self.paths.socket.exists() and self._ctr("version", check=False).returncode == 0:
-                return
-            if not self._pid("containerd"):
+            if self.paths.socket.exists():
+                probe = self._ctr("version", check=False)
+                if probe.returncode == 0:
+                    return
+                answer = probe.stderr.strip()
+            if not self._alive("containerd"):
                 break
             time.sleep(0.2)
-        raise RuntimeError(f"containerd did not start; see {self.paths.logs / 'containerd.log'}")
+        raise RuntimeError(
+            f"containerd did not start ({answer or 'no socket'}); see {self.paths.logs / 'containerd.log'}"
+        )
 
     def _import_images(self) -> None:
         present = set(self._ctr("images", "list", "--quiet").stdout.split())
@@ -312,8 +327,8 @@ class RealNode:
         kubectl = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.paths.kubelet / "kubeconfig")]
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            for name, _ in self.status():
-                if not self._pid(name):
+            for name in self.pids():
+                if not self._alive(name):
                     raise RuntimeError(f"{name} exited; see {self.paths.logs / name}.log")
             node = subprocess.run(
                 [*kubectl, "get", "node", NODE_NAME, "-o", "json", "--request-timeout=5s"],
