@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from sandbox.cluster.nodeconfig import CGROUP_ROOT
 
@@ -246,7 +247,17 @@ def delete_link(name: str) -> None:
 
 
 # --- snapshot for tests -----------------------------------------------------------------------------
-def snapshot() -> dict[str, object]:
+class Snapshot(TypedDict):
+    links: list[str]
+    lo_addresses: list[str]
+    iptables: list[str]
+    mounts: list[str]
+    sysctls: dict[str, str]
+    outside_paths: list[str]
+    cgroups: list[str]
+
+
+def snapshot() -> Snapshot:
     """The parts of the machine's state that the node touches, comparable before and after."""
 
     def run(*command: str) -> str:

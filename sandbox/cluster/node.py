@@ -8,6 +8,7 @@ the machine. Needs root.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -64,6 +65,7 @@ class RealNode:
         self.state_file = self.paths.root / "host-state.json"
         self.stamp = self.paths.root / "config.sha256"
         self._started: dict[str, subprocess.Popen[bytes]] = {}
+        self._since = datetime.datetime.now(datetime.UTC)
 
     # --- commands ---------------------------------------------------------------------------
     def preflight(self) -> list[str]:
@@ -85,6 +87,8 @@ class RealNode:
 
     def up(self) -> None:
         started = time.monotonic()
+        # Heartbeats have a one-second resolution.
+        self._since = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(seconds=1)
         missing = self.preflight()
         if missing:
             raise RuntimeError("the real node cannot start; missing: " + "; ".join(missing))
@@ -326,6 +330,7 @@ class RealNode:
     def _wait_ready(self, seconds: float) -> None:
         kubectl = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.paths.kubelet / "kubeconfig")]
         deadline = time.monotonic() + seconds
+        since = self._since
         while time.monotonic() < deadline:
             for name in self.pids():
                 if not self._alive(name):
@@ -337,7 +342,14 @@ class RealNode:
             )
             if node.returncode == 0:
                 conditions = json.loads(node.stdout)["status"].get("conditions", [])
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                # A Node left from before keeps saying Ready for a while: only a heartbeat from
+                # the kubelet just started counts.
+                if any(
+                    c["type"] == "Ready"
+                    and c["status"] == "True"
+                    and datetime.datetime.fromisoformat(c["lastHeartbeatTime"]) >= since
+                    for c in conditions
+                ):
                     return
             time.sleep(0.5)
         raise RuntimeError(f"node {NODE_NAME} did not become Ready; see {self.paths.logs}/kubelet.log")
