@@ -113,7 +113,8 @@ class LocalCluster:
 
     # --- steps ----------------------------------------------------------------------------
     def _build(self) -> None:
-        subprocess.run(["bash", str(LOCALCLUSTER_DIR / "build.sh")], check=True)
+        node = ["--node"] if self.real_node else []
+        subprocess.run(["bash", str(LOCALCLUSTER_DIR / "build.sh"), *node], check=True)
 
     def _create(self) -> None:
         _say("creating (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)")
@@ -177,7 +178,7 @@ class LocalCluster:
                 capture_output=True,
                 text=True,
             ).stdout.strip()
-        return RealNode(self.kubeconfig.parent, self._pki(), server)
+        return RealNode(self.kubeconfig.parent, self._pki(), server, self._admin_kubeconfig())
 
     # --- helpers --------------------------------------------------------------------------
     def _admin_kubeconfig(self) -> Path:

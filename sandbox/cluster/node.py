@@ -56,9 +56,11 @@ class Program:
 
 
 class RealNode:
-    def __init__(self, cluster_dir: Path, pki_dir: Path, server: str) -> None:
+    def __init__(self, cluster_dir: Path, pki_dir: Path, server: str, admin_kubeconfig: Path) -> None:
         """cluster_dir: .cluster; pki_dir: the kwokctl cluster's pki (its CA signs the node's
-        certificates); server: the API server's URL."""
+        certificates); server: the API server's URL; admin_kubeconfig: to read what the kubelet
+        knows (the node's own identity may not)."""
+        self.admin_kubeconfig = admin_kubeconfig
         self.paths = NodePaths(cluster_dir / "node")
         self.cluster_pki = pki_dir
         self.server = server
@@ -350,6 +352,37 @@ class RealNode:
                     and datetime.datetime.fromisoformat(c["lastHeartbeatTime"]) >= since
                     for c in conditions
                 ):
+                    admin = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.admin_kubeconfig)]
+                    self._wait_pods_adopted(admin, deadline)
                     return
             time.sleep(0.5)
         raise RuntimeError(f"node {NODE_NAME} did not become Ready; see {self.paths.logs}/kubelet.log")
+
+    def _wait_pods_adopted(self, kubectl: list[str], deadline: float) -> None:
+        """After a restart the kubelet reports Ready before it knows the Pods already bound to
+        it, and `kubectl exec`/`logs` answer "pod does not exist" meanwhile: wait until the
+        kubelet's own Pod list (read through the API server) holds every running one."""
+        while time.monotonic() < deadline:
+            bound = subprocess.run(
+                [
+                    *kubectl,
+                    "get",
+                    "pods",
+                    "-A",
+                    "--field-selector",
+                    f"spec.nodeName={NODE_NAME},status.phase=Running",
+                    "-o",
+                    "jsonpath={.items[*].metadata.uid}",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            known = subprocess.run(
+                [*kubectl, "get", "--raw", f"/api/v1/nodes/{NODE_NAME}/proxy/pods"], capture_output=True, text=True
+            )
+            if bound.returncode == 0 and known.returncode == 0:
+                uids = {item["metadata"]["uid"] for item in json.loads(known.stdout).get("items") or []}
+                if set(bound.stdout.split()) <= uids:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"the kubelet did not take back its Pods; see {self.paths.logs}/kubelet.log")

@@ -6,6 +6,8 @@ Run only when the real node is asked for; then a missing node fails every test h
 from __future__ import annotations
 
 import json
+import os
+import signal
 import ssl
 import time
 import urllib.error
@@ -103,6 +105,32 @@ def test_it_answers_a_request_without_credentials_at_the_kubelet_with_unauthoriz
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"https://{NODE_IP}:10250{path}", context=context, timeout=10)
         assert refused.value.code == 401
+
+
+def test_it_restarts_a_killed_kubelet_and_containerd_and_the_pods_keep_running(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    from sandbox.cluster.local import LocalCluster
+
+    kubectl("apply", "-n", namespace, "-f", "-", input=pod("survivor", "echo up; sleep 600"))
+    kubectl("wait", "--for=condition=Ready", "pod/survivor", "-n", namespace, "--timeout=60s")
+    node = LocalCluster()._node()
+    killed = node.pids()
+    for name in ("kubelet", "containerd"):
+        pid = killed[name]
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+
+    node.up()
+
+    restarted = node.pids()
+    assert restarted["kubelet"] not in {None, killed["kubelet"]}
+    assert restarted["containerd"] not in {None, killed["containerd"]}
+    assert restarted["kube-proxy"] == killed["kube-proxy"]
+    # The container outlived containerd (its shim holds it) and is still the same one.
+    assert kubectl("exec", "survivor", "-n", namespace, "--", "echo", "still here").stdout == "still here\n"
+    status = kubectl_json(kubectl, "get", "pod", "survivor", "-n", namespace)["status"]
+    assert status["containerStatuses"][0]["restartCount"] == 0
 
 
 def test_it_leaves_the_machine_as_it_found_it_across_node_down_and_up() -> None:
