@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-services frontend
+.PHONY: help run test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-real-node bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench          print sandbox provisioning figures"
 	@echo "make bench-terminal print terminal round-trip and streaming figures"
 	@echo "make bench-liveview print live view latency and watcher cost figures"
+	@echo "make bench-real-node print real node Pod start and memory figures (LOCAL_REAL_NODE=1)"
 
 system-deps:
 	@WITH_BROWSER=$(WITH_BROWSER) bash docker/system-deps.sh
@@ -126,6 +127,10 @@ bench-terminal: bench-services
 
 bench-liveview: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/liveview.py
+
+# Needs LOCAL_REAL_NODE=1 (the cluster started with the real node).
+bench-real-node: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/real_node.py
 
 clean:
 	rm -rf $(VENV) .static .services .mypy_cache .ruff_cache .pytest_cache
