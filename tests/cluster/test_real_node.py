@@ -107,6 +107,22 @@ def test_it_answers_a_request_without_credentials_at_the_kubelet_with_unauthoriz
         assert refused.value.code == 401
 
 
+def test_it_confines_the_node_identity_to_its_own_node() -> None:
+    """The kubelet's certificate names system:node:<name>: the Node authorizer and the
+    NodeRestriction admission plugin keep it to its own Node object and harmless labels."""
+    from sandbox.cluster.local import LocalCluster
+
+    node_kubeconfig = str(LocalCluster()._node().paths.kubelet / "kubeconfig")
+    other = run_kubectl(node_kubeconfig, "label", "node", "kwok-node-1", "stolen=yes", check=False)
+    assert other.returncode != 0
+    assert "only its own Node object" in other.stderr
+    role = run_kubectl(
+        node_kubeconfig, "label", "node", NODE_NAME, "node-role.kubernetes.io/control-plane=", check=False
+    )
+    assert role.returncode != 0
+    assert "is not allowed to modify labels" in role.stderr
+
+
 def test_it_restarts_a_killed_kubelet_and_containerd_and_the_pods_keep_running(
     kubectl: Kubectl, namespace: str
 ) -> None:
