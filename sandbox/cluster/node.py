@@ -89,6 +89,7 @@ class RealNode:
 
     def up(self) -> None:
         started = time.monotonic()
+        self._started = {}  # the programs this call starts
         # Heartbeats have a one-second resolution.
         self._since = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(seconds=1)
         missing = self.preflight()
@@ -332,31 +333,45 @@ class RealNode:
     def _wait_ready(self, seconds: float) -> None:
         kubectl = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.paths.kubelet / "kubeconfig")]
         deadline = time.monotonic() + seconds
-        since = self._since
         while time.monotonic() < deadline:
             for name in self.pids():
                 if not self._alive(name):
                     raise RuntimeError(f"{name} exited; see {self.paths.logs / name}.log")
-            node = subprocess.run(
-                [*kubectl, "get", "node", NODE_NAME, "-o", "json", "--request-timeout=5s"],
-                capture_output=True,
-                text=True,
-            )
-            if node.returncode == 0:
-                conditions = json.loads(node.stdout)["status"].get("conditions", [])
-                # A Node left from before keeps saying Ready for a while: only a heartbeat from
-                # the kubelet just started counts.
-                if any(
-                    c["type"] == "Ready"
-                    and c["status"] == "True"
-                    and datetime.datetime.fromisoformat(c["lastHeartbeatTime"]) >= since
-                    for c in conditions
-                ):
-                    admin = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.admin_kubeconfig)]
-                    self._wait_pods_adopted(admin, deadline)
-                    return
+            if self._ready(kubectl):
+                admin = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.admin_kubeconfig)]
+                self._wait_pods_adopted(admin, deadline)
+                return
             time.sleep(0.5)
         raise RuntimeError(f"node {NODE_NAME} did not become Ready; see {self.paths.logs}/kubelet.log")
+
+    def _ready(self, kubectl: list[str]) -> bool:
+        """Ready, said by the kubelet that runs now. A Node left from before keeps saying Ready
+        for a while, so a kubelet started by this call must have posted its status since; one
+        that was already running posts its status only on changes, but renews its Lease every
+        10 s."""
+        node = subprocess.run(
+            [*kubectl, "get", "node", NODE_NAME, "-o", "json", "--request-timeout=5s"], capture_output=True, text=True
+        )
+        if node.returncode != 0:
+            return False
+        ready = [
+            c
+            for c in json.loads(node.stdout)["status"].get("conditions", [])
+            if c["type"] == "Ready" and c["status"] == "True"
+        ]
+        if not ready:
+            return False
+        if "kubelet" in self._started:
+            return datetime.datetime.fromisoformat(ready[0]["lastHeartbeatTime"]) >= self._since
+        lease = subprocess.run(
+            [*kubectl, "get", "lease", NODE_NAME, "-n", "kube-node-lease", "-o", "jsonpath={.spec.renewTime}"],
+            capture_output=True,
+            text=True,
+        )
+        if lease.returncode != 0 or not lease.stdout:
+            return False
+        renewed = datetime.datetime.fromisoformat(lease.stdout.strip())
+        return datetime.datetime.now(datetime.UTC) - renewed < datetime.timedelta(seconds=40)
 
     def _wait_pods_adopted(self, kubectl: list[str], deadline: float) -> None:
         """After a restart the kubelet reports Ready before it knows the Pods already bound to

@@ -148,6 +148,10 @@ def test_it_restarts_a_killed_kubelet_and_containerd_and_the_pods_keep_running(
     status = kubectl_json(kubectl, "get", "pod", "survivor", "-n", namespace)["status"]
     assert status["containerStatuses"][0]["restartCount"] == 0
 
+    # And `up` with everything running changes nothing (and does not wait for a new heartbeat).
+    node.up()
+    assert node.pids() == restarted
+
 
 def test_it_leaves_the_machine_as_it_found_it_across_node_down_and_up() -> None:
     """Last in this file: the node is taken down, compared, brought up again and left running."""
