@@ -55,6 +55,11 @@ class LocalCluster:
     def up(self) -> None:
         started = time.monotonic()
         self._build()
+        if self.real_node:
+            # Before the control plane is (re)created with the real node's options.
+            missing = self._node().preflight()
+            if missing:
+                raise RuntimeError("LOCAL_REAL_NODE=1 but this machine lacks: " + "; ".join(missing))
         config = self._render_config()
         if self._admin_kubeconfig().is_file() and self._stamp() != _digest(config):
             _say("the cluster configuration changed (docker/localcluster/kwokctl.yaml); recreating the cluster")

@@ -78,6 +78,8 @@ class RealNode:
         for program, package in HOST_PROGRAMS.items():
             if not shutil.which(program):
                 missing.append(f"{program} (Debian package {package}; docker/system-deps.sh installs it)")
+        if not images.BUSYBOX.is_file():
+            missing.append("/bin/busybox for the busybox image (Debian package busybox-static)")
         if not Path("/usr/lib/cni/bridge").is_file():
             missing.append("the CNI plugins in /usr/lib/cni (Debian package containernetworking-plugins)")
         for binary in ("kubelet", "kube-proxy"):
