@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NODE_NAME = "sandbox-node"
-# Addresses chosen away from the Service range (10.96.0.0/12, kube-apiserver's default), the
-# machine's own networks and kind's Pod range: the node's address is a /32 alias on lo, and its
-# Pods get addresses from a /24 behind a bridge of their own.
+# The Service range as on kind. Without the real node the API server keeps its default,
+# 10.0.0.0/24, which kwok's fake Pod addresses (10.0.0.1/24) overlap: harmless while nothing
+# routes, not once kube-proxy does.
+SERVICE_RANGE = "10.96.0.0/16"
+# Addresses chosen away from the Service range, kwok's fake Pod range, the machine's own
+# networks and kind's Pod range: the node's address is a /32 alias on lo, and its Pods get
+# addresses from a /24 behind a bridge of their own.
 NODE_IP = "10.250.0.1"
 POD_SUBNET = "10.250.1.0/24"
 POD_GATEWAY = "10.250.1.1"
@@ -251,6 +255,8 @@ def apiserver_patches(pki: Path) -> str:
     extraArgs:
       - key: enable-admission-plugins
         value: NodeRestriction
+      - key: service-cluster-ip-range
+        value: "{SERVICE_RANGE}"
       # The kubelet authenticates the API server by this certificate (logs, exec, port-forward).
       - key: kubelet-client-certificate
         value: "{pki / "admin.crt"}"

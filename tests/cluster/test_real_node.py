@@ -64,6 +64,32 @@ def test_it_runs_a_busybox_pod_whose_logs_and_exec_are_real(kubectl: Kubectl, na
     assert kubectl("exec", "hello", "-n", namespace, "--", "echo", "hi").stdout == "hi\n"
 
 
+def test_it_routes_a_service_to_its_pod_and_a_node_port_on_the_node_address_only(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    web = pod(
+        "web",
+        "mkdir /tmp/www && echo served-by-$(hostname) > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www",
+    ).replace("metadata: {name: web}", "metadata: {name: web, labels: {app: web}}")
+    kubectl("apply", "-n", namespace, "-f", "-", input=web)
+    kubectl("apply", "-n", namespace, "-f", "-", input=pod("client", "sleep 600"))
+    kubectl("expose", "pod", "web", "-n", namespace, "--port=80", "--target-port=8080", "--type=NodePort")
+    kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "-n", namespace, "--timeout=60s")
+    service = kubectl_json(kubectl, "get", "service", "web", "-n", namespace)["spec"]
+
+    # busybox's wget is unreliable here; nc speaks enough HTTP.
+    request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {service['clusterIP']} 80"
+    answer = kubectl("exec", "client", "-n", namespace, "--", "sh", "-c", request).stdout
+    assert answer.endswith("served-by-web\n")
+
+    node_port = service["ports"][0]["nodePort"]
+    with urllib.request.urlopen(f"http://{NODE_IP}:{node_port}/", timeout=10) as response:
+        assert response.read() == b"served-by-web\n"
+    for elsewhere in ("127.0.0.1", "localhost"):
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(f"http://{elsewhere}:{node_port}/", timeout=5)
+
+
 def test_it_kills_a_container_over_its_memory_limit(kubectl: Kubectl, namespace: str) -> None:
     # dd holds its whole 64 MiB block in memory: four times the limit.
     hog = pod("hog", "exec dd if=/dev/zero of=/dev/null bs=64M count=1", memory="16Mi")

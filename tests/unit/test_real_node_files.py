@@ -15,9 +15,12 @@ from sandbox.cluster.nodeconfig import NodePaths
 PATHS = NodePaths(Path("/work/x/.cluster/node"))
 
 
-def test_it_keeps_the_node_and_pod_addresses_out_of_the_service_range() -> None:
-    services = ipaddress.ip_network("10.96.0.0/12")
+def test_it_keeps_service_node_and_pod_addresses_apart() -> None:
+    services = ipaddress.ip_network(nodeconfig.SERVICE_RANGE)
+    kwok_fake_pods = ipaddress.ip_network("10.0.0.0/24")
     pods = ipaddress.ip_network(nodeconfig.POD_SUBNET)
+    assert not services.overlaps(kwok_fake_pods)
+    assert not pods.overlaps(kwok_fake_pods)
     assert ipaddress.ip_address(nodeconfig.NODE_IP) not in services
     assert not pods.overlaps(services)
     assert ipaddress.ip_address(nodeconfig.NODE_IP) not in pods
