@@ -109,3 +109,20 @@ def test_it_writes_the_same_archive_twice_from_the_same_files(tmp_path: Path) ->
     assert entries["bin/alias"].issym()
     assert entries["bin/alias"].linkname == "tool"
     assert entries["bin/tool"].mtime == 0
+
+
+def test_it_renders_the_simulated_clusters_configuration_unchanged_when_the_node_is_off() -> None:
+    from sandbox.cluster.local import LocalCluster
+    from sandbox.cluster.tools import LOCALCLUSTER_DIR
+
+    cluster = LocalCluster()
+    cluster.real_node = False
+    source = (LOCALCLUSTER_DIR / "kwokctl.yaml").read_text()
+    without_marker = "".join(line for line in source.splitlines(keepends=True) if "@REAL_NODE_PATCHES@" not in line)
+    assert cluster._render_config() == without_marker.replace("@LOCALCLUSTER_DIR@", str(LOCALCLUSTER_DIR.resolve()))
+
+    cluster.real_node = True
+    rendered = cluster._render_config()
+    assert "@REAL_NODE_PATCHES@" not in rendered
+    assert "manage-nodes-with-annotation-selector" in rendered
+    assert "value: NodeRestriction" in rendered
