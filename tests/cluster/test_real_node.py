@@ -179,6 +179,40 @@ def test_it_restarts_a_killed_kubelet_and_containerd_and_the_pods_keep_running(
     assert node.pids() == restarted
 
 
+def test_it_comes_back_after_every_process_of_the_node_is_killed_outright(kubectl: Kubectl, namespace: str) -> None:
+    """kill -9 of containerd, the kubelet, kube-proxy and every shim leaves a stale socket, pid
+    files, mounts, the bridge and iptables rules behind; `up` starts over from that."""
+    from sandbox.cluster import hoststate
+    from sandbox.cluster.local import LocalCluster
+
+    always = pod("phoenix", "sleep 600").replace("restartPolicy: Never", "restartPolicy: Always")
+    kubectl("apply", "-n", namespace, "-f", "-", input=always)
+    kubectl("wait", "--for=condition=Ready", "pod/phoenix", "-n", namespace, "--timeout=60s")
+    node = LocalCluster()._node()
+    shims = hoststate.pids_with_argument(str(node.paths.socket))
+    assert shims
+    for pid in [*node.pids().values(), *shims]:
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+
+    node.up()
+
+    assert all(node.pids().values())
+    # The container died with its shim; the kubelet starts it again.
+    kubectl(
+        "wait",
+        "--for=jsonpath={.status.containerStatuses[0].restartCount}=1",
+        "pod/phoenix",
+        "-n",
+        namespace,
+        "--timeout=60s",
+    )
+    kubectl("wait", "--for=condition=Ready", "pod/phoenix", "-n", namespace, "--timeout=60s")
+    assert kubectl("exec", "phoenix", "-n", namespace, "--", "echo", "back").stdout == "back\n"
+    kubelet_root = str(node.paths.kubelet_root)
+    assert hoststate.mounts_under(node.paths.kubelet_root).count(kubelet_root) == 1
+
+
 def test_it_leaves_the_machine_as_it_found_it_across_node_down_and_up() -> None:
     """Last in this file: the node is taken down, compared, brought up again and left running."""
     from sandbox.cluster import hoststate
