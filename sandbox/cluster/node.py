@@ -118,6 +118,9 @@ class RealNode:
         """Stop everything the node started and put the machine back as it was."""
         for program in ("kube-proxy", "kubelet"):
             self._stop(program)
+        # Also a copy whose pid file was lost: its command line names our configuration.
+        for stray in (self._kube_proxy(), self._kubelet()):
+            hoststate.kill_all(hoststate.pids_with_argument(stray.command[1]), grace=5)
         # The Pods' processes, then containerd's shims (they outlive containerd), then containerd.
         for _ in range(3):
             pids = hoststate.cgroup_pids(CGROUP_ROOT)
@@ -126,14 +129,17 @@ class RealNode:
             hoststate.kill_all(pids, grace=2)
         hoststate.kill_all(hoststate.pids_with_argument(str(self.paths.socket)), grace=2)
         self._stop("containerd")
+        hoststate.kill_all(hoststate.pids_with_argument(str(self.paths.containerd_config)), grace=5)
+        sandboxes = self._sandbox_ids()
         hoststate.unmount_under(self.paths.root)
         hoststate.remove_cgroups(CGROUP_ROOT)
         hoststate.delete_link(BRIDGE)
         subprocess.run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo"], capture_output=True)
         hoststate.remove_chains()
-        # The CNI result cache and netns files of our network outside our folder.
-        for cached in Path("/var/lib/cni/results").glob(f"{CNI_NETWORK}-*"):
-            cached.unlink(missing_ok=True)
+        # The CNI result cache (outside our folder, named after the network and the sandbox).
+        for cached in Path("/var/lib/cni/results").glob("*"):
+            if cached.name.startswith(f"{CNI_NETWORK}-") or any(f"-{sandbox}-" in cached.name for sandbox in sandboxes):
+                cached.unlink(missing_ok=True)
         problems = hoststate.restore(self.state_file)
         if hoststate.mounts_under(self.paths.root):
             problems.append(f"mounts left under {self.paths.root}")
@@ -142,6 +148,11 @@ class RealNode:
         for problem in problems:
             _say(f"could not restore: {problem}")
         _say("stopped and removed")
+
+    def _sandbox_ids(self) -> list[str]:
+        """The Pod sandboxes our containerd made (their loopback results are cached by id)."""
+        folder = self.paths.containerd / "root" / "io.containerd.grpc.v1.cri" / "sandboxes"
+        return [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
 
     def status(self) -> list[tuple[str, str]]:
         """(program, state) of containerd, the kubelet and kube-proxy."""
