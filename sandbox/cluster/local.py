@@ -57,7 +57,7 @@ class LocalCluster:
         self._build()
         if self.real_node:
             # Before the control plane is (re)created with the real node's options.
-            missing = self._node().preflight()
+            missing = self.node().preflight()
             if missing:
                 raise RuntimeError("LOCAL_REAL_NODE=1 but this machine lacks: " + "; ".join(missing))
         config = self._render_config()
@@ -80,10 +80,10 @@ class LocalCluster:
         if self.real_node:
             # Students' Pods go to the real node; only Pods that tolerate this stay on kwok's.
             self._kubectl("taint", "nodes", "-l", "type=kwok", KWOK_TAINT, "--overwrite")
-            self._node().up()
+            self.node().up()
         elif (self.kubeconfig.parent / "node").exists():
             _say("LOCAL_REAL_NODE is off: removing the real node")
-            self._node().down()
+            self.node().down()
         self._kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
         # The controllers are up once the ServiceAccount controller has made `default`.
         self._kubectl("wait", "--for=create", "serviceaccount/default", "-n", "default", "--timeout=120s")
@@ -93,7 +93,7 @@ class LocalCluster:
     def down(self) -> None:
         # Whatever the setting says now: a node that runs is stopped and the machine restored.
         if (self.kubeconfig.parent / "node").exists():
-            self._node().down()
+            self.node().down()
         if self.workdir.exists():
             self._kwokctl("delete", "cluster", check=False)
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -108,7 +108,7 @@ class LocalCluster:
         self._kubectl("version")
         self._kubectl("get", "nodes", "-o", "wide")
         if self.real_node or (self.kubeconfig.parent / "node").exists():
-            states = self._node().status()
+            states = self.node().status()
             for program, state in states:
                 _say(f"node: {program}: {state}")
             if any(state == "not running" for _, state in states):
@@ -164,7 +164,8 @@ class LocalCluster:
     def _write_kubeconfig(self) -> None:
         write_private(self.kubeconfig, self._kwokctl("get", "kubeconfig", capture=True).stdout)
 
-    def _node(self) -> RealNode:
+    def node(self) -> RealNode:
+        """The real node of this cluster (whether it runs or not)."""
         from sandbox.cluster.node import RealNode
 
         server = ""

@@ -104,7 +104,7 @@ def main() -> None:
         print(f"{PODS} busybox Pods created at once -> all Running: {max(together):.2f}s")
         print(f"  p50 {statistics.median(together):.2f}s  p95 {percentile(together, 0.95):.2f}s")
 
-        node = LocalCluster()._node()
+        node = LocalCluster().node()
         print(f"resident memory with {2 * PODS} Pods on {NODE_NAME}:")
         for program, pid in node.pids().items():
             print(f"  {program}: {rss_mib(pid):.0f} MiB" if pid else f"  {program}: not running")

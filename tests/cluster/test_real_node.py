@@ -138,7 +138,7 @@ def test_it_confines_the_node_identity_to_its_own_node() -> None:
     NodeRestriction admission plugin keep it to its own Node object and harmless labels."""
     from sandbox.cluster.local import LocalCluster
 
-    node_kubeconfig = str(LocalCluster()._node().paths.kubelet / "kubeconfig")
+    node_kubeconfig = str(LocalCluster().node().paths.kubelet / "kubeconfig")
     other = run_kubectl(node_kubeconfig, "label", "node", "kwok-node-1", "stolen=yes", check=False)
     assert other.returncode != 0
     assert "only its own Node object" in other.stderr
@@ -156,7 +156,7 @@ def test_it_restarts_a_killed_kubelet_and_containerd_and_the_pods_keep_running(
 
     kubectl("apply", "-n", namespace, "-f", "-", input=pod("survivor", "echo up; sleep 600"))
     kubectl("wait", "--for=condition=Ready", "pod/survivor", "-n", namespace, "--timeout=60s")
-    node = LocalCluster()._node()
+    node = LocalCluster().node()
     killed = node.pids()
     for name in ("kubelet", "containerd"):
         pid = killed[name]
@@ -188,7 +188,7 @@ def test_it_comes_back_after_every_process_of_the_node_is_killed_outright(kubect
     always = pod("phoenix", "sleep 600").replace("restartPolicy: Never", "restartPolicy: Always")
     kubectl("apply", "-n", namespace, "-f", "-", input=always)
     kubectl("wait", "--for=condition=Ready", "pod/phoenix", "-n", namespace, "--timeout=60s")
-    node = LocalCluster()._node()
+    node = LocalCluster().node()
     shims = hoststate.pids_with_argument(str(node.paths.socket))
     assert shims
     for pid in [*node.pids().values(), *shims]:
@@ -218,7 +218,7 @@ def test_it_leaves_the_machine_as_it_found_it_across_node_down_and_up() -> None:
     from sandbox.cluster import hoststate
     from sandbox.cluster.local import LocalCluster
 
-    node = LocalCluster()._node()
+    node = LocalCluster().node()
     node.down()
     before = hoststate.snapshot()
     node.up()
