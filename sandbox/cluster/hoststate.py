@@ -140,19 +140,21 @@ def _zombie(pid: int) -> bool:
 
 
 # --- cgroups ------------------------------------------------------------------------------------
-def cgroup_hierarchies() -> list[Path]:
-    """The cgroup v1 hierarchies mounted here (cpu, memory, pids, ...; not the unified one)."""
+def cgroup_hierarchies(*, v1_only: bool = False) -> list[Path]:
+    """The cgroup hierarchies mounted here: v1 (cpu, memory, pids, ...) and, on a hybrid host,
+    the unified v2 one, where runc creates the containers' cgroups too."""
+    kinds = {"cgroup"} if v1_only else {"cgroup", "cgroup2"}
     found = []
     for line in Path("/proc/self/mounts").read_text().splitlines():
         fields = line.split()
-        if len(fields) > 2 and fields[2] == "cgroup":
+        if len(fields) > 2 and fields[2] in kinds:
             found.append(Path(fields[1]))
     return found
 
 
 def make_cgroup_root(name: str) -> None:
     """The kubelet refuses a cgroup root that does not exist; cpuset needs the parent's values."""
-    for hierarchy in cgroup_hierarchies():
+    for hierarchy in cgroup_hierarchies(v1_only=True):
         folder = hierarchy / name
         folder.mkdir(exist_ok=True)
         for setting in ("cpuset.cpus", "cpuset.mems"):

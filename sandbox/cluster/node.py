@@ -85,7 +85,7 @@ class RealNode:
         for binary in ("kubelet", "kube-proxy"):
             if not (localcluster_bin() / binary).is_file():
                 missing.append(f"{binary} (LOCAL_REAL_NODE=1 bash docker/localcluster/build.sh builds it)")
-        if not hoststate.cgroup_hierarchies():
+        if not hoststate.cgroup_hierarchies(v1_only=True):
             missing.append("cgroup v1 hierarchies under /sys/fs/cgroup")
         return missing
 

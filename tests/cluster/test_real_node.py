@@ -237,6 +237,7 @@ def test_it_leaves_the_machine_as_it_found_it_across_node_down_and_up() -> None:
     assert f"{NODE_IP}/32" in running["lo_addresses"]
     assert any("KUBE-SERVICES" in line for line in running["iptables"])
     assert any(point.endswith("/node/kubelet/root") for point in running["mounts"])
+    assert "/sys/fs/cgroup/memory/k8s-sandbox" in running["cgroups"]
     assert running["sysctls"] != before["sysctls"]
     # ...and nothing of it afterwards.
     assert after == before
