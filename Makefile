@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-flood bench-services frontend
+.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-flood bench-real-node bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -36,6 +36,7 @@ help:
 	@echo "make bench-class    a class of 50, 100 and 200 students at once: latencies, API load, costs"
 	@echo "make bench-admission print what the start limit, the cap and the line cost a request"
 	@echo "make bench-flood    print another student's terminal round trip while one floods the socket"
+	@echo "make bench-real-node print real node Pod start and memory figures (LOCAL_REAL_NODE=1)"
 
 system-deps:
 	@WITH_BROWSER=$(WITH_BROWSER) bash docker/system-deps.sh
@@ -144,6 +145,10 @@ bench-admission: bench-services
 
 bench-flood: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/flood.py
+
+# Needs LOCAL_REAL_NODE=1 (the cluster started with the real node).
+bench-real-node: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/real_node.py
 
 clean:
 	rm -rf $(VENV) .static .services .mypy_cache .ruff_cache .pytest_cache

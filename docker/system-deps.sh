@@ -11,6 +11,18 @@ have msgfmt || need+=(gettext)
 have npm || need+=(nodejs npm)
 [ "${WITH_BROWSER:-0}" = 1 ] && { have chromium || need+=(chromium); }
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# The real worker node (LOCAL_REAL_NODE=1): a container runtime, Pod networking and the static
+# busybox that the local busybox image is made of. Only then, so that a machine that cannot run
+# containers (no root) is not asked for them.
+case "${LOCAL_REAL_NODE:-0}" in
+  1|true|yes|on)
+    have containerd || need+=(containerd)
+    have runc || need+=(runc)
+    [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+    have iptables || need+=(iptables)
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
+    ;;
+esac
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}"

@@ -157,6 +157,10 @@ CLUSTER_CHECKER_KUBECONFIG = Path(
 # Empty means "the kubectl built with the local control plane".
 KUBECTL = env_str("KUBECTL", "")
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)
+# A real worker node (containerd, kubelet, kube-proxy) beside kwok's fake ones in the local
+# cluster, so that Pods run real containers (sandbox/cluster/node.py). Needs root. Off until it
+# is proven in CI; with it off the local cluster is exactly the simulated one.
+LOCAL_REAL_NODE = env_bool("LOCAL_REAL_NODE", False)
 
 # --- Sandboxes ----------------------------------------------------------------------------------
 SANDBOX_NAMESPACE_PREFIX = env_str("SANDBOX_NAMESPACE_PREFIX", "sbx-")

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Builds the local control plane from upstream Go modules: kube-apiserver,
 # kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes), etcd
-# (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok).
+# (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok); with --node (or
+# LOCAL_REAL_NODE=1) also the real worker node's kubelet and kube-proxy, from the same module
+# at the same version.
 #
 # Why not `go install k8s.io/kubernetes/cmd/...@vX`: the kubernetes go.mod points every
 # staging module at ./staging with replace lines and requires them at v0.0.0, which
 # `go install` refuses. We build from a throwaway module of our own whose replace lines are
 # derived from the release's go.mod, so a version bump never means editing a list by hand.
 #
-# Output: $LOCALCLUSTER_CACHE/<key>/bin, where <key> names every version. A finished build
-# leaves a stamp file, so running this again is a no-op.
+# Output: $LOCALCLUSTER_CACHE/<key>/bin, where <key> names every version. Each finished group
+# (control plane, node) leaves a stamp file of its own, so running this again is a no-op and
+# asking for the node later never rebuilds the control plane.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +29,12 @@ if [ "${1:-}" = "--print-bin" ]; then
   exit 0
 fi
 
-if [ -f "$out/.complete" ]; then
+with_node=0
+case "${LOCAL_REAL_NODE:-0}" in 1|true|yes|on) with_node=1 ;; esac
+[ "${1:-}" = "--node" ] && with_node=1
+node_done() { [ "$with_node" = 0 ] || [ -f "$out/.complete-node" ]; }
+
+if [ -f "$out/.complete" ] && node_done; then
   echo "localcluster: binaries already built in $bin"
   exit 0
 fi
@@ -39,7 +47,7 @@ step() { echo "localcluster: [$(( $(date +%s) - start ))s] $*"; }
 
 # --- Kubernetes --------------------------------------------------------------------------
 build_kubernetes() {
-  local src="$out/src/kubernetes" minor major
+  local src="$out/src/kubernetes" minor major cmds=("$@")
   major=${KUBE_VERSION#v}; major=${major%%.*}
   minor=${KUBE_VERSION#v*.}; minor=${minor%%.*}
   rm -rf "$src"; mkdir -p "$src"; cd "$src"
@@ -72,7 +80,7 @@ for req in json.load(sys.stdin)["Require"]:
 -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
 -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   local cmd
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in "${cmds[@]}"; do
     step "building $cmd $KUBE_VERSION"
     go build -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
     mv "$bin/$cmd.tmp" "$bin/$cmd"
@@ -101,12 +109,19 @@ build_kwok() {
 }
 
 want() { [ ! -x "$bin/$1" ]; }
-if want kwok || want kwokctl; then build_kwok; fi
-if want etcd; then build_etcd; fi
-if want kube-apiserver || want kube-controller-manager || want kube-scheduler || want kubectl; then
-  build_kubernetes
+# One throwaway module serves both groups: build every missing Kubernetes binary in one pass.
+kube=()
+if [ ! -f "$out/.complete" ]; then
+  if want kwok || want kwokctl; then build_kwok; fi
+  if want etcd; then build_etcd; fi
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do want "$cmd" && kube+=("$cmd"); done
 fi
+if ! node_done; then
+  for cmd in kubelet kube-proxy; do want "$cmd" && kube+=("$cmd"); done
+fi
+if [ ${#kube[@]} -gt 0 ]; then build_kubernetes "${kube[@]}"; fi
 
 rm -rf "$out/src"
 touch "$out/.complete"
+if [ "$with_node" = 1 ]; then touch "$out/.complete-node"; fi
 step "done; binaries in $bin ($(du -sh "$bin" | cut -f1))"

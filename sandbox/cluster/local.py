@@ -1,20 +1,27 @@
 """The local control plane: upstream etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler run as plain processes by `kwokctl --runtime binary`, with kwok playing the
-kubelet on a few fake nodes. Built by docker/localcluster/build.sh; nothing is downloaded."""
+kubelet on a few fake nodes, and with LOCAL_REAL_NODE=1 a real worker node beside them
+(sandbox/cluster/node.py). Built by docker/localcluster/build.sh; nothing is downloaded."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from sandbox.cluster.nodeconfig import KWOK_TAINT, apiserver_patches
 from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin, write_private
+
+if TYPE_CHECKING:
+    from sandbox.cluster.node import RealNode
 
 NAME = "sandbox"
 BINARIES = {
@@ -42,11 +49,17 @@ class LocalCluster:
         # which configuration the existing cluster was created with.
         self.config = self.kubeconfig.parent / "kwokctl.yaml"
         self.stamp = self.kubeconfig.parent / "kwokctl.sha256"
+        self.real_node: bool = settings.LOCAL_REAL_NODE
 
     # --- commands -------------------------------------------------------------------------
     def up(self) -> None:
         started = time.monotonic()
         self._build()
+        if self.real_node:
+            # Before the control plane is (re)created with the real node's options.
+            missing = self.node().preflight()
+            if missing:
+                raise RuntimeError("LOCAL_REAL_NODE=1 but this machine lacks: " + "; ".join(missing))
         config = self._render_config()
         if self._admin_kubeconfig().is_file() and self._stamp() != _digest(config):
             _say("the cluster configuration changed (docker/localcluster/kwokctl.yaml); recreating the cluster")
@@ -64,6 +77,13 @@ class LocalCluster:
         else:
             self._create()
         self._kubectl("apply", "-f", str(LOCALCLUSTER_DIR / "nodes.yaml"))
+        if self.real_node:
+            # Students' Pods go to the real node; only Pods that tolerate this stay on kwok's.
+            self._kubectl("taint", "nodes", "-l", "type=kwok", KWOK_TAINT, "--overwrite")
+            self.node().up()
+        elif (self.kubeconfig.parent / "node").exists():
+            _say("LOCAL_REAL_NODE is off: removing the real node")
+            self.node().down()
         self._kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
         # The controllers are up once the ServiceAccount controller has made `default`.
         self._kubectl("wait", "--for=create", "serviceaccount/default", "-n", "default", "--timeout=120s")
@@ -71,6 +91,9 @@ class LocalCluster:
         _say(f"ready in {time.monotonic() - started:.1f}s; kubeconfig: {self.kubeconfig}")
 
     def down(self) -> None:
+        # Whatever the setting says now: a node that runs is stopped and the machine restored.
+        if (self.kubeconfig.parent / "node").exists():
+            self.node().down()
         if self.workdir.exists():
             self._kwokctl("delete", "cluster", check=False)
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -84,11 +107,19 @@ class LocalCluster:
             return 1
         self._kubectl("version")
         self._kubectl("get", "nodes", "-o", "wide")
+        if self.real_node or (self.kubeconfig.parent / "node").exists():
+            states = self.node().status()
+            for program, state in states:
+                _say(f"node: {program}: {state}")
+            if any(state == "not running" for _, state in states):
+                _say("node: a program of the real node is not running (`make cluster` restarts it)")
+                return 1
         return 0
 
     # --- steps ----------------------------------------------------------------------------
     def _build(self) -> None:
-        subprocess.run(["bash", str(LOCALCLUSTER_DIR / "build.sh")], check=True)
+        node = ["--node"] if self.real_node else []
+        subprocess.run(["bash", str(LOCALCLUSTER_DIR / "build.sh"), *node], check=True)
 
     def _create(self) -> None:
         _say("creating (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)")
@@ -116,12 +147,16 @@ class LocalCluster:
         self.stamp.write_text(_digest(config))
 
     def _render_config(self) -> str:
-        """docker/localcluster/kwokctl.yaml with the absolute paths kwok needs (sample logs)."""
-        return (
+        """docker/localcluster/kwokctl.yaml with the absolute paths kwok needs (sample logs), and
+        the API server's and kwok's options for the real node when it runs (without it the
+        marker line goes, so the configuration is exactly the simulated cluster's)."""
+        text = (
             (LOCALCLUSTER_DIR / "kwokctl.yaml")
             .read_text()
             .replace("@LOCALCLUSTER_DIR@", str(LOCALCLUSTER_DIR.resolve()))
         )
+        patches = apiserver_patches(self._pki()) if self.real_node else ""
+        return re.sub(r"^  # @REAL_NODE_PATCHES@.*\n", lambda _: patches, text, count=1, flags=re.M)
 
     def _stamp(self) -> str:
         return self.stamp.read_text().strip() if self.stamp.is_file() else ""
@@ -129,9 +164,35 @@ class LocalCluster:
     def _write_kubeconfig(self) -> None:
         write_private(self.kubeconfig, self._kwokctl("get", "kubeconfig", capture=True).stdout)
 
+    def node(self) -> RealNode:
+        """The real node of this cluster (whether it runs or not)."""
+        from sandbox.cluster.node import RealNode
+
+        server = ""
+        if self._admin_kubeconfig().is_file():
+            server = subprocess.run(
+                [
+                    str(localcluster_bin() / "kubectl"),
+                    "config",
+                    "view",
+                    "--kubeconfig",
+                    str(self._admin_kubeconfig()),
+                    "-o",
+                    "jsonpath={.clusters[0].cluster.server}",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        return RealNode(self.kubeconfig.parent, self._pki(), server, self._admin_kubeconfig())
+
     # --- helpers --------------------------------------------------------------------------
     def _admin_kubeconfig(self) -> Path:
         return self.workdir / "clusters" / NAME / "kubeconfig.yaml"
+
+    def _pki(self) -> Path:
+        """The certificates kwokctl generated: its CA signs the real node's."""
+        return self.workdir / "clusters" / NAME / "pki"
 
     def _env(self) -> dict[str, str]:
         bin_dir = localcluster_bin()

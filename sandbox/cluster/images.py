@@ -1,0 +1,293 @@
+"""Container images for the local real node, built with no registry and no Docker.
+
+Each image is a Dockerfile in docker/images/<name>/ (so kind's users can `docker build` the same
+files). Here an image is written directly as an OCI image archive: this module reads the
+Dockerfile's small subset that `FROM scratch` images need (COPY from the build context, USER,
+ENV, ENTRYPOINT, CMD) into one layer, deterministically (sorted entries, zero timestamps), and
+the node's containerd imports the archive. An archive is kept in the build cache under a digest
+of everything it is made of, so it is rebuilt only when an input changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGES_DIR = Path(__file__).resolve().parents[2] / "docker" / "images"
+# Bump when the archive layout written below changes, so cached archives are rebuilt.
+FORMAT = "1"
+
+
+class ImageBuildError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    copies: tuple[tuple[str, str], ...]
+    env: tuple[str, ...]
+    user: str
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+
+
+def parse_dockerfile(text: str) -> Dockerfile:
+    """The subset of a Dockerfile that a FROM scratch image of local files needs; anything else
+    is refused with its line number (a silently ignored instruction would build another image)."""
+    copies: list[tuple[str, str]] = []
+    env: list[str] = []
+    user = ""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    seen_from = False
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        word, rest = word.upper(), rest.strip()
+        if word == "FROM" and rest == "scratch" and not seen_from:
+            seen_from = True
+        elif not seen_from:
+            raise ImageBuildError(f"line {number}: the first instruction must be FROM scratch")
+        elif word == "COPY" and len(rest.split()) == 2 and not rest.startswith("-"):
+            source, target = rest.split()
+            copies.append((source, target))
+        elif word == "ENV" and "=" in rest and " " not in rest:
+            env.append(rest)
+        elif word == "USER" and rest:
+            user = rest
+        elif word in {"ENTRYPOINT", "CMD"} and rest.startswith("["):
+            value = json.loads(rest)
+            if not isinstance(value, list) or not all(isinstance(part, str) for part in value):
+                raise ImageBuildError(f"line {number}: {word} must be a JSON list of strings")
+            if word == "ENTRYPOINT":
+                entrypoint = tuple(value)
+            else:
+                cmd = tuple(value)
+        else:
+            raise ImageBuildError(f"line {number}: not understood by the local image builder: {line}")
+    if not seen_from:
+        raise ImageBuildError("no FROM scratch line")
+    return Dockerfile(tuple(copies), tuple(env), user, entrypoint, cmd)
+
+
+def _add(layer: tarfile.TarFile, path: Path, name: str) -> None:
+    """One file, symlink or folder, owned by root with a zero timestamp (reproducible digests)."""
+    info = layer.gettarinfo(str(path), arcname=name)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    if info.isfile():
+        with path.open("rb") as data:
+            layer.addfile(info, data)
+    else:
+        layer.addfile(info)
+
+
+def _layer(context: Path, spec: Dockerfile) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as layer:
+        added: set[str] = set()
+
+        def folder(name: str) -> None:
+            parts = name.split("/")
+            for depth in range(1, len(parts) + 1):
+                prefix = "/".join(parts[:depth])
+                if prefix and prefix not in added:
+                    info = tarfile.TarInfo(prefix)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    layer.addfile(info)
+                    added.add(prefix)
+
+        for source, target in spec.copies:
+            origin = (context / source).resolve()
+            if not origin.is_relative_to(context.resolve()) or not os.path.lexists(origin):
+                raise ImageBuildError(f"COPY {source}: not in the build context {context}")
+            dest = target.strip("/")
+            if origin.is_dir():
+                folder(dest)
+                for path in sorted(origin.rglob("*")):
+                    name = "/".join(filter(None, [dest, path.relative_to(origin).as_posix()]))
+                    if name not in added:
+                        folder(name.rpartition("/")[0])
+                        _add(layer, path, name)
+                        added.add(name)
+            else:
+                name = f"{dest}/{origin.name}" if target.endswith("/") else dest
+                folder(name.rpartition("/")[0])
+                _add(layer, origin, name)
+                added.add(name)
+    return buffer.getvalue()
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def write_oci_archive(context: Path, dockerfile: str, name: str, out: Path) -> None:
+    """An OCI image layout tar of one image, named `name` for `ctr images import`."""
+    spec = parse_dockerfile(dockerfile)
+    layer = _layer(context, spec)
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config: dict[str, object] = {
+        "architecture": _arch(),
+        "os": "linux",
+        "config": {
+            key: value
+            for key, value in {
+                "Env": list(spec.env),
+                "User": spec.user,
+                "Entrypoint": list(spec.entrypoint),
+                "Cmd": list(spec.cmd),
+            }.items()
+            if value
+        },
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }
+    blobs: dict[str, bytes] = {layer_digest: layer}
+
+    def blob(data: bytes) -> tuple[str, int]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs[digest] = data
+        return digest, len(data)
+
+    config_digest, config_size = blob(json.dumps(config, sort_keys=True).encode())
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer)}],
+    }
+    manifest_digest, manifest_size = blob(json.dumps(manifest, sort_keys=True).encode())
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest_size,
+                "annotations": {
+                    "io.containerd.image.name": name,
+                    "org.opencontainers.image.ref.name": name.rpartition(":")[2],
+                },
+            }
+        ],
+    }
+    files = {
+        "oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
+        "index.json": json.dumps(index, sort_keys=True).encode(),
+        **{f"blobs/sha256/{digest.partition(':')[2]}": data for digest, data in blobs.items()},
+    }
+    tmp = out.with_suffix(".tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tmp, "w") as archive:
+        for folder in ("blobs", "blobs/sha256"):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            archive.addfile(info, io.BytesIO(data))
+    tmp.replace(out)
+
+
+# --- the images -----------------------------------------------------------------------------
+def _hash_files(digest: hashlib._Hash, *paths: Path) -> None:
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        digest.update(path.read_bytes() if path.is_file() else b"<missing>")
+
+
+def _prepare_pause(context: Path) -> None:
+    source = IMAGES_DIR / "pause"
+    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-trimpath"}
+    build = subprocess.run(
+        ["go", "build", "-ldflags=-s -w", "-o", str(context / "pause"), "."],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if build.returncode != 0:
+        raise ImageBuildError(f"building the pause program failed:\n{build.stderr}")
+
+
+def _pause_inputs(digest: hashlib._Hash) -> None:
+    _hash_files(digest, *sorted((IMAGES_DIR / "pause").iterdir()))
+    version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout
+    digest.update(version.encode())
+
+
+BUSYBOX = Path("/bin/busybox")
+
+
+def _prepare_busybox(context: Path) -> None:
+    if not BUSYBOX.is_file():
+        raise ImageBuildError("/bin/busybox is missing: install Debian's busybox-static (docker/system-deps.sh)")
+    root = context / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    applets = subprocess.run([str(BUSYBOX), "--list-full"], capture_output=True, text=True, check=True).stdout
+    for applet in applets.split():
+        link = root / applet
+        if applet != "bin/busybox" and not os.path.lexists(link):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/bin/busybox")
+    (root / "tmp").mkdir()
+    (root / "tmp").chmod(0o1777)
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    (root / "etc" / "group").write_text("root:x:0:\nnobody:x:65534:\n")
+
+
+def _busybox_inputs(digest: hashlib._Hash) -> None:
+    _hash_files(digest, BUSYBOX, IMAGES_DIR / "busybox" / "Dockerfile")
+
+
+@dataclass(frozen=True)
+class Image:
+    folder: str  # docker/images/<folder>
+    name: str  # the reference Pods use
+    prepare: Callable[[Path], None]  # lays out the build context
+    inputs: Callable[[hashlib._Hash], None]  # feeds everything the image is made of
+
+
+PAUSE = Image("pause", "registry.k8s.io/pause:3.10", _prepare_pause, _pause_inputs)
+IMAGES = (
+    PAUSE,
+    Image("busybox", "docker.io/library/busybox:1.35", _prepare_busybox, _busybox_inputs),
+)
+
+
+def archive(image: Image, cache: Path) -> Path:
+    """The image's OCI archive in `cache`, built only if its inputs changed."""
+    digest = hashlib.sha256(f"{FORMAT}\0{image.name}\0".encode())
+    image.inputs(digest)
+    out = cache / f"{image.folder}-{digest.hexdigest()[:16]}.tar"
+    if out.is_file():
+        return out
+    dockerfile = (IMAGES_DIR / image.folder / "Dockerfile").read_text()
+    with tempfile.TemporaryDirectory() as context:
+        image.prepare(Path(context))
+        write_oci_archive(Path(context), dockerfile, image.name, out)
+    for stale in cache.glob(f"{image.folder}-*.tar"):
+        if stale != out:
+            stale.unlink()
+    return out

@@ -1,0 +1,416 @@
+"""The local cluster's real worker node: a private containerd, the kubelet and kube-proxy.
+
+Started by `manage.py cluster up` after the control plane when LOCAL_REAL_NODE=1, so that Pods
+run real containers (runc, a CNI bridge network) beside kwok's fake nodes. Everything lives in
+.cluster/node/ (see nodeconfig.py); hoststate.py records and undoes what the programs change on
+the machine. Needs root.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandbox.cluster import hoststate, images, pki
+from sandbox.cluster.nodeconfig import (
+    BRIDGE,
+    CGROUP_ROOT,
+    CNI_NETWORK,
+    NODE_IP,
+    NODE_NAME,
+    NodePaths,
+    as_text,
+    cni_conflist,
+    containerd_config,
+    kube_proxy_config,
+    kubeconfig,
+    kubelet_config,
+)
+from sandbox.cluster.tools import localcluster_bin
+
+HOST_PROGRAMS = {
+    "containerd": "containerd",
+    "containerd-shim-runc-v2": "containerd",
+    "runc": "runc",
+    "ctr": "containerd",
+    "iptables": "iptables",
+    "ip": "iproute2",
+}
+
+
+def _say(message: str) -> None:
+    print(f"cluster: node: {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    command: list[str]
+
+
+class RealNode:
+    def __init__(self, cluster_dir: Path, pki_dir: Path, server: str, admin_kubeconfig: Path) -> None:
+        """cluster_dir: .cluster; pki_dir: the kwokctl cluster's pki (its CA signs the node's
+        certificates); server: the API server's URL; admin_kubeconfig: to read what the kubelet
+        knows (the node's own identity may not)."""
+        self.admin_kubeconfig = admin_kubeconfig
+        self.paths = NodePaths(cluster_dir / "node")
+        self.cluster_pki = pki_dir
+        self.server = server
+        self.state_file = self.paths.root / "host-state.json"
+        self.stamp = self.paths.root / "config.sha256"
+        self._started: dict[str, subprocess.Popen[bytes]] = {}
+        self._since = datetime.datetime.now(datetime.UTC)
+
+    # --- commands ---------------------------------------------------------------------------
+    def preflight(self) -> list[str]:
+        """What this machine lacks to run the node, in words a person can act on."""
+        missing = []
+        if os.geteuid() != 0:
+            missing.append("root (the node mounts, creates network devices and cgroups)")
+        for program, package in HOST_PROGRAMS.items():
+            if not shutil.which(program):
+                missing.append(f"{program} (Debian package {package}; docker/system-deps.sh installs it)")
+        if not images.BUSYBOX.is_file():
+            missing.append("/bin/busybox for the busybox image (Debian package busybox-static)")
+        if not Path("/usr/lib/cni/bridge").is_file():
+            missing.append("the CNI plugins in /usr/lib/cni (Debian package containernetworking-plugins)")
+        for binary in ("kubelet", "kube-proxy"):
+            if not (localcluster_bin() / binary).is_file():
+                missing.append(f"{binary} (LOCAL_REAL_NODE=1 bash docker/localcluster/build.sh builds it)")
+        if not hoststate.cgroup_hierarchies(v1_only=True):
+            missing.append("cgroup v1 hierarchies under /sys/fs/cgroup")
+        return missing
+
+    def up(self) -> None:
+        started = time.monotonic()
+        self._started = {}  # the programs this call starts
+        # Heartbeats have a one-second resolution.
+        self._since = datetime.datetime.now(datetime.UTC).replace(microsecond=0) - datetime.timedelta(seconds=1)
+        missing = self.preflight()
+        if missing:
+            raise RuntimeError("the real node cannot start; missing: " + "; ".join(missing))
+        hoststate.record(self.state_file)
+        digest = self._write_files()
+        if self.stamp.is_file() and self.stamp.read_text().strip() != digest:
+            _say("configuration or certificates changed; restarting the node's programs")
+            for program in ("kube-proxy", "kubelet", "containerd"):
+                self._stop(program)
+        self._network()
+        hoststate.make_cgroup_root(CGROUP_ROOT)
+        self._ensure(self._containerd())
+        self._wait_containerd()
+        self._import_images()
+        self._ensure(self._kubelet())
+        self._ensure(self._kube_proxy())
+        self.stamp.write_text(digest)
+        self._wait_ready(90)
+        _say(f"{NODE_NAME} Ready in {time.monotonic() - started:.1f}s")
+
+    def down(self) -> None:
+        """Stop everything the node started and put the machine back as it was."""
+        for program in ("kube-proxy", "kubelet"):
+            self._stop(program)
+        # Also a copy whose pid file was lost: its command line names our configuration.
+        for stray in (self._kube_proxy(), self._kubelet()):
+            hoststate.kill_all(hoststate.pids_with_argument(stray.command[1]), grace=5)
+        # The Pods' processes, then containerd's shims (they outlive containerd), then containerd.
+        for _ in range(3):
+            pids = hoststate.cgroup_pids(CGROUP_ROOT)
+            if not pids:
+                break
+            hoststate.kill_all(pids, grace=2)
+        hoststate.kill_all(hoststate.pids_with_argument(str(self.paths.socket)), grace=2)
+        self._stop("containerd")
+        hoststate.kill_all(hoststate.pids_with_argument(str(self.paths.containerd_config)), grace=5)
+        sandboxes = self._sandbox_ids()
+        hoststate.unmount_under(self.paths.root)
+        hoststate.remove_cgroups(CGROUP_ROOT)
+        hoststate.delete_link(BRIDGE)
+        subprocess.run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo"], capture_output=True)
+        hoststate.remove_chains()
+        # The CNI result cache (outside our folder, named after the network and the sandbox).
+        for cached in Path("/var/lib/cni/results").glob("*"):
+            if cached.name.startswith(f"{CNI_NETWORK}-") or any(f"-{sandbox}-" in cached.name for sandbox in sandboxes):
+                cached.unlink(missing_ok=True)
+        problems = hoststate.restore(self.state_file)
+        if hoststate.mounts_under(self.paths.root):
+            problems.append(f"mounts left under {self.paths.root}")
+        else:
+            shutil.rmtree(self.paths.root, ignore_errors=True)
+        for problem in problems:
+            _say(f"could not restore: {problem}")
+        _say("stopped and removed")
+
+    def _sandbox_ids(self) -> list[str]:
+        """The Pod sandboxes our containerd made (their loopback results are cached by id)."""
+        folder = self.paths.containerd / "root" / "io.containerd.grpc.v1.cri" / "sandboxes"
+        return [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
+
+    def status(self) -> list[tuple[str, str]]:
+        """(program, state) of containerd, the kubelet and kube-proxy."""
+        return [(name, f"running (pid {pid})" if pid else "not running") for name, pid in self.pids().items()]
+
+    def pids(self) -> dict[str, int | None]:
+        return {name: self._pid(name) for name in ("containerd", "kubelet", "kube-proxy")}
+
+    # --- files ----------------------------------------------------------------------------------
+    def _write_files(self) -> str:
+        """Write every configuration file and certificate; return a digest of them all, so that
+        `up` restarts the programs when any changed (e.g. a recreated cluster's new CA)."""
+        p = self.paths
+        for folder in (
+            p.pki,
+            p.containerd,
+            p.cni_conf,
+            p.cni_ipam,
+            p.kubelet_root,
+            p.pod_logs,
+            p.kube_proxy,
+            p.logs,
+            p.run,
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        p.root.chmod(0o700)
+        ca_file = self.cluster_pki / "ca.crt"
+        pki.node_certificates(
+            ca_cert=ca_file, ca_key=self.cluster_pki / "ca.key", out=p.pki, node_name=NODE_NAME, node_ip=NODE_IP
+        )
+        files = {
+            p.containerd_config: containerd_config(p),
+            p.cni_conf / "10-sandbox-pods.conflist": as_text(cni_conflist(p)),
+            p.kubelet / "config.yaml": as_text(kubelet_config(p, ca_file)),
+            p.kubelet / "kubeconfig": as_text(
+                kubeconfig(
+                    self.server,
+                    ca_file,
+                    p.pki / "kubelet-client.crt",
+                    p.pki / "kubelet-client.key",
+                    f"system:node:{NODE_NAME}",
+                )
+            ),
+            p.kube_proxy / "config.yaml": as_text(kube_proxy_config(p)),
+            p.kube_proxy / "kubeconfig": as_text(
+                kubeconfig(
+                    self.server, ca_file, p.pki / "kube-proxy.crt", p.pki / "kube-proxy.key", "system:kube-proxy"
+                )
+            ),
+        }
+        digest = hashlib.sha256()
+        for path, text in files.items():
+            if not path.is_file() or path.read_text() != text:
+                path.write_text(text)
+            digest.update(f"{path}\0{text}\0".encode())
+        for cert in sorted(p.pki.iterdir()):
+            digest.update(cert.read_bytes())
+        digest.update(ca_file.read_bytes())
+        return digest.hexdigest()
+
+    # --- network --------------------------------------------------------------------------------
+    def _network(self) -> None:
+        addresses = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
+        if f" {NODE_IP}/32 " not in addresses:
+            subprocess.run(["ip", "addr", "add", f"{NODE_IP}/32", "dev", "lo"], check=True)
+        # Bridged Pod traffic must pass iptables (Services, masquerading): br_netfilter.
+        if not Path("/proc/sys/net/bridge").is_dir():
+            subprocess.run(["modprobe", "br_netfilter"], capture_output=True)
+
+    # --- programs -------------------------------------------------------------------------------
+    def _containerd(self) -> Program:
+        return Program(
+            "containerd", [shutil.which("containerd") or "containerd", "--config", str(self.paths.containerd_config)]
+        )
+
+    def _kubelet(self) -> Program:
+        p = self.paths
+        return Program(
+            "kubelet",
+            [
+                str(localcluster_bin() / "kubelet"),
+                f"--config={p.kubelet / 'config.yaml'}",
+                f"--kubeconfig={p.kubelet / 'kubeconfig'}",
+                f"--root-dir={p.kubelet_root}",
+                f"--cert-dir={p.pki}",
+                f"--hostname-override={NODE_NAME}",
+                f"--node-ip={NODE_IP}",
+                "--v=1",
+            ],
+        )
+
+    def _kube_proxy(self) -> Program:
+        return Program(
+            "kube-proxy",
+            [str(localcluster_bin() / "kube-proxy"), f"--config={self.paths.kube_proxy / 'config.yaml'}", "--v=1"],
+        )
+
+    def _pid_file(self, name: str) -> Path:
+        return self.paths.run / f"{name}.pid"
+
+    def _pid(self, name: str) -> int | None:
+        """The program's pid if it is alive and is ours (a reused pid would not have our
+        configuration on its command line)."""
+        try:
+            pid = int(self._pid_file(name).read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return None
+        if str(self.paths.root) not in cmdline or hoststate._zombie(pid):
+            return None
+        return pid
+
+    def _alive(self, name: str) -> bool:
+        """A program started by this call is watched through its Popen (exact); one adopted from
+        an earlier `up`, through its pid file."""
+        if name in self._started:
+            return self._started[name].poll() is None
+        return self._pid(name) is not None
+
+    def _ensure(self, program: Program) -> None:
+        if self._pid(program.name):
+            return
+        if program.name == "containerd":
+            # A containerd killed outright leaves its socket; a new one would refuse to start.
+            for stale in self.paths.containerd.glob("containerd.sock*"):
+                stale.unlink()
+        log = (self.paths.logs / f"{program.name}.log").open("ab")
+        process = subprocess.Popen(
+            program.command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            # Its own session: Ctrl-C in the terminal that ran `make cluster` does not stop it.
+            start_new_session=True,
+            close_fds=True,
+        )
+        log.close()
+        self._started[program.name] = process
+        self._pid_file(program.name).write_text(str(process.pid))
+        _say(f"started {program.name} (pid {process.pid}; log {self.paths.logs / program.name}.log)")
+
+    def _stop(self, name: str) -> None:
+        pid = self._pid(name)
+        if pid:
+            hoststate.kill_all([pid], grace=10)
+        self._pid_file(name).unlink(missing_ok=True)
+
+    def _ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ctr", "--address", str(self.paths.socket), "--namespace", "k8s.io", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def _wait_containerd(self) -> None:
+        deadline = time.monotonic() + 30
+        answer = ""
+        while time.monotonic() < deadline:
+            if self.paths.socket.exists():
+                probe = self._ctr("version", check=False)
+                if probe.returncode == 0:
+                    return
+                answer = probe.stderr.strip()
+            if not self._alive("containerd"):
+                break
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"containerd did not start ({answer or 'no socket'}); see {self.paths.logs / 'containerd.log'}"
+        )
+
+    def _import_images(self) -> None:
+        present = set(self._ctr("images", "list", "--quiet").stdout.split())
+        cache = localcluster_bin().parent / "images"
+        for image in images.IMAGES:
+            tar = images.archive(image, cache)
+            if image.name not in present or self._imported_from(image.name) != tar.name:
+                self._ctr("images", "import", str(tar))
+                self._ctr("images", "label", image.name, f"sandbox.local/archive={tar.name}")
+                _say(f"imported {image.name}")
+
+    def _imported_from(self, name: str) -> str:
+        listing = self._ctr("images", "list", f"name=={name}").stdout.splitlines()[1:]
+        for line in listing:
+            for label in line.split()[-1].split(","):
+                key, _, value = label.partition("=")
+                if key == "sandbox.local/archive":
+                    return value
+        return ""
+
+    def _wait_ready(self, seconds: float) -> None:
+        kubectl = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.paths.kubelet / "kubeconfig")]
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for name in self.pids():
+                if not self._alive(name):
+                    raise RuntimeError(f"{name} exited; see {self.paths.logs / name}.log")
+            if self._ready(kubectl):
+                admin = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.admin_kubeconfig)]
+                self._wait_pods_adopted(admin, deadline)
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"node {NODE_NAME} did not become Ready; see {self.paths.logs}/kubelet.log")
+
+    def _ready(self, kubectl: list[str]) -> bool:
+        """Ready, said by the kubelet that runs now. A Node left from before keeps saying Ready
+        for a while, so a kubelet started by this call must have posted its status since; one
+        that was already running posts its status only on changes, but renews its Lease every
+        10 s."""
+        node = subprocess.run(
+            [*kubectl, "get", "node", NODE_NAME, "-o", "json", "--request-timeout=5s"], capture_output=True, text=True
+        )
+        if node.returncode != 0:
+            return False
+        ready = [
+            c
+            for c in json.loads(node.stdout)["status"].get("conditions", [])
+            if c["type"] == "Ready" and c["status"] == "True"
+        ]
+        if not ready:
+            return False
+        if "kubelet" in self._started:
+            return datetime.datetime.fromisoformat(ready[0]["lastHeartbeatTime"]) >= self._since
+        lease = subprocess.run(
+            [*kubectl, "get", "lease", NODE_NAME, "-n", "kube-node-lease", "-o", "jsonpath={.spec.renewTime}"],
+            capture_output=True,
+            text=True,
+        )
+        if lease.returncode != 0 or not lease.stdout:
+            return False
+        renewed = datetime.datetime.fromisoformat(lease.stdout.strip())
+        return datetime.datetime.now(datetime.UTC) - renewed < datetime.timedelta(seconds=40)
+
+    def _wait_pods_adopted(self, kubectl: list[str], deadline: float) -> None:
+        """After a restart the kubelet reports Ready before it knows the Pods already bound to
+        it, and `kubectl exec`/`logs` answer "pod does not exist" meanwhile: wait until the
+        kubelet's own Pod list (read through the API server) holds every running one."""
+        while time.monotonic() < deadline:
+            bound = subprocess.run(
+                [
+                    *kubectl,
+                    "get",
+                    "pods",
+                    "-A",
+                    "--field-selector",
+                    f"spec.nodeName={NODE_NAME},status.phase=Running",
+                    "-o",
+                    "jsonpath={.items[*].metadata.uid}",
+                ],
+                capture_output=True,
+                text=True,
+            )
+            known = subprocess.run(
+                [*kubectl, "get", "--raw", f"/api/v1/nodes/{NODE_NAME}/proxy/pods"], capture_output=True, text=True
+            )
+            if bound.returncode == 0 and known.returncode == 0:
+                uids = {item["metadata"]["uid"] for item in json.loads(known.stdout).get("items") or []}
+                if set(bound.stdout.split()) <= uids:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"the kubelet did not take back its Pods; see {self.paths.logs}/kubelet.log")

@@ -1,0 +1,118 @@
+"""Real node benchmark: prints figures, asserts nothing.
+
+    LOCAL_REAL_NODE=1 make cluster && LOCAL_REAL_NODE=1 make bench-real-node
+
+Busybox Pods on the local real node, one after another (BENCH_PODS, default 10): the time from
+just before the create call until the Pod is Running, and until it is Ready. Then the same
+number at once. Also the resident memory of containerd, the kubelet and kube-proxy, and of the
+containerd shims (one per Pod).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from kubernetes import client, config, watch  # noqa: E402
+
+from sandbox.cluster import hoststate  # noqa: E402
+from sandbox.cluster.local import LocalCluster  # noqa: E402
+from sandbox.cluster.nodeconfig import NODE_NAME  # noqa: E402
+
+PODS = int(os.environ.get("BENCH_PODS", "10"))
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def busybox(name: str) -> client.V1Pod:
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1PodSpec(
+            termination_grace_period_seconds=1,
+            containers=[
+                client.V1Container(
+                    name="main",
+                    image="busybox:1.35",
+                    command=["sleep", "600"],
+                    resources=client.V1ResourceRequirements(limits={"memory": "16Mi", "cpu": "50m"}),
+                )
+            ],
+        ),
+    )
+
+
+def wait_running(api: client.CoreV1Api, namespace: str, names: set[str], started: float) -> dict[str, float]:
+    """Seconds from `started` until each Pod is Running."""
+    running: dict[str, float] = {}
+    stream = watch.Watch()
+    for event in stream.stream(api.list_namespaced_pod, namespace, timeout_seconds=120):
+        pod = event["object"]
+        if pod.metadata.name in names and pod.status.phase == "Running" and pod.metadata.name not in running:
+            running[pod.metadata.name] = time.monotonic() - started
+            if len(running) == len(names):
+                stream.stop()
+    return running
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    if not settings.LOCAL_REAL_NODE:
+        sys.exit("LOCAL_REAL_NODE=1 is needed (and the cluster started with it)")
+    config.load_kube_config(str(settings.CLUSTER_ADMIN_KUBECONFIG))
+    api = client.CoreV1Api()
+    namespace = f"bench-node-{uuid.uuid4().hex[:6]}"
+    api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    try:
+        while not api.list_namespaced_service_account(namespace).items:
+            time.sleep(0.2)
+        one_by_one = []
+        for index in range(PODS):
+            name = f"one-{index}"
+            started = time.monotonic()
+            api.create_namespaced_pod(namespace, busybox(name))
+            one_by_one.append(wait_running(api, namespace, {name}, started)[name])
+        print(f"busybox Pod create -> Running, one at a time ({PODS}):")
+        print(f"  p50 {statistics.median(one_by_one):.2f}s  p95 {percentile(one_by_one, 0.95):.2f}s")
+
+        names = {f"many-{index}" for index in range(PODS)}
+        started = time.monotonic()
+        for name in sorted(names):
+            api.create_namespaced_pod(namespace, busybox(name))
+        together = list(wait_running(api, namespace, names, started).values())
+        print(f"{PODS} busybox Pods created at once -> all Running: {max(together):.2f}s")
+        print(f"  p50 {statistics.median(together):.2f}s  p95 {percentile(together, 0.95):.2f}s")
+
+        node = LocalCluster().node()
+        print(f"resident memory with {2 * PODS} Pods on {NODE_NAME}:")
+        for program, pid in node.pids().items():
+            print(f"  {program}: {rss_mib(pid):.0f} MiB" if pid else f"  {program}: not running")
+        shims = hoststate.pids_with_argument(str(node.paths.socket))
+        print(f"  containerd shims: {len(shims)}, {sum(rss_mib(pid) for pid in shims):.0f} MiB in all")
+    finally:
+        api.delete_namespace(namespace)
+
+
+if __name__ == "__main__":
+    main()
