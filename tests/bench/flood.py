@@ -42,7 +42,7 @@ from redis import asyncio as aioredis  # noqa: E402
 from lessons import loader  # noqa: E402
 from sandbox import provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
-from tests.bench.students import signed_in_student  # noqa: E402
+from tests.bench.students import page_socket, signed_in_student  # noqa: E402
 from tests.processes import start_celery_worker, start_daphne, stop  # noqa: E402
 
 PORT = 18767
@@ -66,13 +66,7 @@ UNLIMITED = {f"SOCKET_RATE_{kind.replace('.', '_').upper()}": "1000000/1" for ki
 
 
 async def connect(cookie: str) -> websockets.ClientConnection:
-    ws = await websockets.connect(
-        f"ws://127.0.0.1:{PORT}/ws/sandbox/",
-        additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{PORT}"},
-        max_size=None,
-    )
-    assert json.loads(await ws.recv())["type"] == "hello"
-    return ws
+    return await page_socket(PORT, cookie)
 
 
 async def help_round_trip(ws: websockets.ClientConnection, refused: Counter[str]) -> float:

@@ -35,7 +35,7 @@ from django.core.management import call_command  # noqa: E402
 
 from sandbox import k8s, provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
-from tests.bench.students import signed_in_student  # noqa: E402
+from tests.bench.students import page_socket, signed_in_student  # noqa: E402
 from tests.processes import start_daphne, start_watcher, stop  # noqa: E402
 
 PORT = 18766
@@ -66,12 +66,7 @@ async def main_async(made: list[tuple[Sandbox, str]], watcher_pid: int, api_port
     arrived: dict[str, float] = {}
     sockets = []
     for _sandbox, cookie in made:
-        ws = await websockets.connect(
-            f"ws://127.0.0.1:{PORT}/ws/sandbox/",
-            additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{PORT}"},
-            max_size=None,
-        )
-        await ws.recv()  # hello
+        ws = await page_socket(PORT, cookie)
         await ws.send(json.dumps({"type": "cluster.subscribe"}))
         while json.loads(await ws.recv())["type"] != "cluster.snapshot":
             pass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import websockets
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -20,3 +22,17 @@ def signed_in_student(prefix: str) -> tuple[Sandbox, str]:
     client = Client()
     client.force_login(user)
     return sandbox, f"sessionid={client.cookies['sessionid'].value}"
+
+
+async def page_socket(port: int, cookie: str) -> websockets.ClientConnection:
+    """The page's WebSocket as the browser opens it from the site's own page (the socket checks
+    the Origin), after its hello."""
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/sandbox/",
+        additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
+        max_size=None,
+    )
+    hello = json.loads(await ws.recv())
+    if hello["type"] != "hello":
+        raise RuntimeError(f"the socket answered {hello!r} instead of hello")
+    return ws

@@ -40,7 +40,7 @@ from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
 from sandbox.terminal import ceiling  # noqa: E402
 from sandbox.terminal.handlers import MAX_SESSIONS_PER_USER  # noqa: E402
-from tests.bench.students import signed_in_student  # noqa: E402
+from tests.bench.students import page_socket, signed_in_student  # noqa: E402
 from tests.processes import start_daphne, stop  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_TERMINAL_PORT", "18765"))
@@ -72,13 +72,7 @@ async def run_line(ws: websockets.ClientConnection, line: str) -> float:
 
 
 async def connect(cookie: str) -> websockets.ClientConnection:
-    ws = await websockets.connect(
-        f"ws://127.0.0.1:{PORT}/ws/sandbox/",
-        additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{PORT}"},
-        max_size=None,
-    )
-    assert json.loads(await ws.recv())["type"] == "hello"
-    return ws
+    return await page_socket(PORT, cookie)
 
 
 async def round_trip(cookie: str, kubeconfig: str, rounds: int) -> None:
