@@ -320,6 +320,63 @@ def _petclinic_inputs(digest: hashlib._Hash) -> None:
     _hash_files(digest, BUSYBOX)
 
 
+# MariaDB from Debian's mariadb-server-core and mariadb-client-core, as installed on this machine:
+# the programs the entrypoint runs, the shared libraries they load, and the server's data files.
+MARIADB_PROGRAMS = (
+    Path("/usr/sbin/mariadbd"),
+    Path("/usr/bin/mariadb-install-db"),
+    Path("/usr/bin/my_print_defaults"),
+    Path("/usr/bin/resolveip"),
+    Path("/usr/bin/mariadb"),
+)
+MARIADB_SHARE = Path("/usr/share/mysql")
+
+
+def _libraries(program: Path) -> list[Path]:
+    """The shared libraries `program` loads (and the loader), as ldd names them."""
+    if program.read_bytes()[:4] != b"\x7fELF":
+        return []  # mariadb-install-db is a shell script
+    listing = subprocess.run(["ldd", str(program)], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in listing.splitlines():
+        words = line.split()
+        path = words[2] if len(words) > 2 and words[1] == "=>" else words[0] if words else ""
+        if path.startswith("/"):
+            found.append(Path(path))
+    return found
+
+
+def _mariadb_files() -> list[Path]:
+    missing = [str(path) for path in (*MARIADB_PROGRAMS, MARIADB_SHARE) if not path.exists()]
+    if missing:
+        raise ImageBuildError(
+            f"{', '.join(missing)} missing: install Debian's mariadb-server-core and mariadb-client-core "
+            "(docker/system-deps.sh)"
+        )
+    files = {*MARIADB_PROGRAMS, *(path for path in MARIADB_SHARE.rglob("*") if path.is_file())}
+    for program in MARIADB_PROGRAMS:
+        files.update(_libraries(program))
+    return sorted(files)
+
+
+def _prepare_mysql(context: Path) -> None:
+    root = context / "rootfs"
+    _busybox_rootfs(root)
+    for path in _mariadb_files():
+        target = root / path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # a busybox applet of the same name (none today) gives way
+        shutil.copy2(path, target)  # follows symlinks: each library under the name ldd gave
+    for link, program in (("usr/sbin/mysqld", "mariadbd"), ("usr/bin/mysql", "mariadb")):
+        (root / link).unlink(missing_ok=True)
+        (root / link).symlink_to(program)
+    shutil.copy2(IMAGES_DIR / "mysql" / "docker-entrypoint.sh", context / "docker-entrypoint.sh")
+
+
+def _mysql_inputs(digest: hashlib._Hash) -> None:
+    _hash_files(digest, BUSYBOX, *sorted((IMAGES_DIR / "mysql").iterdir()), *_mariadb_files())
+
+
 @dataclass(frozen=True)
 class Image:
     folder: str  # docker/images/<folder>
@@ -342,10 +399,13 @@ PETCLINIC = Image(
     _petclinic_inputs,
     (("docker.io/spring2go/spring-petclinic:1.0.1.RELEASE", (("VERSION", "1.0.1.RELEASE"),)),),
 )
+# The article's database: a MySQL-protocol server configured as mysql:5.7 is.
+MYSQL = Image("mysql", "docker.io/library/mysql:5.7", _prepare_mysql, _mysql_inputs)
 IMAGES = (
     PAUSE,
     Image("busybox", "docker.io/library/busybox:1.35", _prepare_busybox, _busybox_inputs),
     PETCLINIC,
+    MYSQL,
 )
 
 
