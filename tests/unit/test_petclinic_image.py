@@ -133,7 +133,7 @@ def test_it_fails_like_spring_boot_when_the_database_name_does_not_resolve(start
     # .invalid never resolves (RFC 6761), as `mysql` does not outside the database's namespace.
     app = start(
         SPRING_PROFILES_ACTIVE="mysql",
-        DATASOURCE_URL="jdbc:mysql://mysql.invalid:3306/petclinic?useUnicode=true",
+        DATASOURCE_URL="jdbc:mysql://mysql.invalid/petclinic",  # the article's form: no port
         DATASOURCE_USERNAME="root",
         DATASOURCE_PASSWORD="petclinic",
     )
