@@ -29,9 +29,10 @@ if [ ! -d "$datadir/mysql" ]; then
 	# --force: install-db refuses when the host name does not resolve, which is no concern of a
 	# server that only creates accounts for '%' and localhost.
 	mariadb-install-db --datadir="$datadir" --user=root --auth-root-authentication-method=normal \
-		--skip-test-db --skip-name-resolve --force >/dev/null
+		--skip-test-db --skip-name-resolve --force --innodb-use-native-aio=0 >/dev/null
 	log "Starting temporary server"
-	mariadbd --user=root --datadir="$datadir" --skip-networking --socket=/run/mysqld/init.sock &
+	mariadbd --user=root --datadir="$datadir" --skip-networking --socket=/run/mysqld/init.sock \
+		--innodb-use-native-aio=0 &
 	pid=$!
 	tries=0
 	until mariadb --socket=/run/mysqld/init.sock -uroot -e 'SELECT 1' >/dev/null 2>&1; do
@@ -71,5 +72,8 @@ if [ ! -d "$datadir/mysql" ]; then
 	log "MySQL init process done. Ready for start up."
 fi
 
+# Native AIO off: Pods run under the runtime's default seccomp profile (seccompDefault), which may
+# refuse io_uring; InnoDB's own I/O threads need nothing it forbids. Args given to the container
+# come last and win.
 exec mariadbd --user=root --datadir="$datadir" --bind-address=0.0.0.0 --port=3306 \
-	--socket=/run/mysqld/mysqld.sock "$@"
+	--socket=/run/mysqld/mysqld.sock --innodb-use-native-aio=0 "$@"
