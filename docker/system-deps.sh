@@ -21,6 +21,11 @@ case "${LOCAL_REAL_NODE:-0}" in
     [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
     have iptables || need+=(iptables)
     dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
+    # A real MySQL-protocol server and client: the PetClinic stand-in's database test, and what a
+    # local mysql:5.7 image would be made of (docker/images/mysql/README.md). The -core packages
+    # install no service that would start on this machine.
+    have mariadbd || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server-core)
+    have mariadb || need+=(mariadb-client-core)
     ;;
 esac
 
