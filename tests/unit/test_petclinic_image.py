@@ -166,7 +166,7 @@ def test_it_answers_printenv_like_coreutils(program: Path, tmp_path: Path) -> No
 def mariadb(tmp_path: Path) -> Iterator[tuple[int, list[str]]]:
     """A real MariaDB server on a free loopback port, with a `petclinic` database and user."""
     if not MARIADBD.is_file():
-        pytest.skip("MariaDB is not installed (docker/system-deps.sh installs it with LOCAL_REAL_NODE=1)")
+        pytest.skip("MariaDB is not installed (`make test` installs it: docker/system-deps.sh)")
     data, sock, port = tmp_path / "mariadb", tmp_path / "mariadb.sock", _free_port()
     subprocess.run(
         ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root", "--skip-test-db"],
@@ -255,7 +255,7 @@ def _members(archive: tarfile.TarFile, digest: str) -> bytes:
 
 def test_it_builds_both_article_tags_from_one_build(tmp_path: Path) -> None:
     if not images.BUSYBOX.is_file():
-        pytest.skip("busybox-static is not installed (docker/system-deps.sh installs it with LOCAL_REAL_NODE=1)")
+        pytest.skip("busybox-static is not installed (`make test` installs it: docker/system-deps.sh)")
     out = images.archive(images.PETCLINIC, tmp_path)
     built = out.stat().st_mtime_ns
 
