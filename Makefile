@@ -39,7 +39,7 @@ help:
 	@echo "make bench-real-node print real node Pod start and memory figures (LOCAL_REAL_NODE=1)"
 
 system-deps:
-	@WITH_BROWSER=$(WITH_BROWSER) bash docker/system-deps.sh
+	@WITH_BROWSER=$(WITH_BROWSER) WITH_IMAGES=$(WITH_IMAGES) bash docker/system-deps.sh
 
 # The virtualenv is rebuilt whenever the lock file changes.
 $(VENV)/.installed: requirements.lock
@@ -110,6 +110,7 @@ fmt: deps
 	$(VENV)/bin/ruff check --fix .
 
 test: WITH_BROWSER = 1
+test: WITH_IMAGES = 1
 test: deps cluster messages lint
 	@REDIS_PORT=$(TEST_REDIS_PORT) bash docker/services/redis.sh start
 	@PG_PORT=$(TEST_PG_PORT) bash docker/services/postgres.sh start

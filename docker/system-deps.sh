@@ -11,18 +11,26 @@ have msgfmt || need+=(gettext)
 have npm || need+=(nodejs npm)
 [ "${WITH_BROWSER:-0}" = 1 ] && { have chromium || need+=(chromium); }
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-# The real worker node (LOCAL_REAL_NODE=1): a container runtime, Pod networking and the static
-# busybox that the local busybox image is made of. Only then, so that a machine that cannot run
-# containers (no root) is not asked for them.
+# The real worker node (LOCAL_REAL_NODE=1): a container runtime and Pod networking. Only then,
+# so that a machine that cannot run containers (no root) is not asked for them.
+images=${WITH_IMAGES:-0}
 case "${LOCAL_REAL_NODE:-0}" in
   1|true|yes|on)
+    images=1
     have containerd || need+=(containerd)
     have runc || need+=(runc)
     [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
     have iptables || need+=(iptables)
-    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
     ;;
 esac
+# What the local images are made of: Debian's static busybox, and a real MySQL-protocol server
+# and client (docker/images/mysql/README.md). For the node, and for `make test`, whose image
+# tests build and run them. The -core packages install no service that would start here.
+if [ "$images" = 1 ]; then
+  dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" || need+=(busybox-static)
+  have mariadbd || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server-core)
+  have mariadb || need+=(mariadb-client-core)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}"

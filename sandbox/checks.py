@@ -73,7 +73,10 @@ def check_terminal_ceiling(app_configs: Any, **kwargs: Any) -> list[CheckMessage
     from sandbox.terminal import ceiling  # the terminal app's module; imported when checks run
 
     problems = ceiling.validate_limits(
-        settings.TERMINAL_MEMORY_MB, settings.TERMINAL_PROCESSES, settings.TERMINAL_CPU_WEIGHT
+        settings.TERMINAL_MEMORY_MB,
+        settings.TERMINAL_PROCESSES,
+        settings.TERMINAL_CPU_WEIGHT,
+        settings.TERMINAL_CPU_PERCENT,
     )
     try:
         ceiling.validate_parent(settings.TERMINAL_CGROUP_PARENT)

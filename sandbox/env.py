@@ -98,8 +98,11 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, object]:
             "PASSWORD": unquote(parts.password or ""),
             "HOST": unquote(parts.hostname or ""),
             "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
+            # No persistent connections: under ASGI every request runs its sync code in a thread
+            # of its own, so a kept connection is never reused and only waits for its age. A
+            # class of 50 signing in at once used up PostgreSQL's 100 connections that way and
+            # got 500s (make bench-class). Django's own advice for ASGI.
+            "CONN_MAX_AGE": 0,
         }
     raise ImproperlyConfigured(f"DATABASE_URL scheme must be sqlite or postgres; got {parts.scheme!r}")
 

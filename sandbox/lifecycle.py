@@ -220,5 +220,12 @@ def refill_pool() -> int:
         create_sandbox(None)
     if missing < 0:
         for pk in waiting.filter(state=State.READY).order_by("-created_at").values_list("pk", flat=True)[:-missing]:
-            tasks.destroy.delay(pk, State.DELETED)
+            # Only while nobody has claimed it: a student may take this very sandbox between the
+            # count above and here, and destroy() would then delete the student's namespace
+            # (make bench-class caught a class losing half its sandboxes this way). A claim needs
+            # READY, so once marked DELETING it can no longer be claimed either.
+            if Sandbox.objects.filter(pk=pk, owner__isnull=True, state=State.READY).update(
+                state=State.DELETING, updated_at=timezone.now()
+            ):
+                tasks.destroy.delay(pk, State.DELETED)
     return max(0, missing)

@@ -182,6 +182,8 @@ SANDBOX_SWEEP_SECONDS = env_int("SANDBOX_SWEEP_SECONDS", 60, minimum=5)
 TERMINAL_MEMORY_MB = env_int("TERMINAL_MEMORY_MB", 512, minimum=64)
 TERMINAL_PROCESSES = env_int("TERMINAL_PROCESSES", 1024, minimum=16)
 TERMINAL_CPU_WEIGHT = env_int("TERMINAL_CPU_WEIGHT", 100, minimum=1)
+# ...and a hard cap in percent of one core (0: none): a student's terminals never take more.
+TERMINAL_CPU_PERCENT = env_int("TERMINAL_CPU_PERCENT", 100, minimum=0)
 TERMINAL_CGROUP_PARENT = env_str(
     "TERMINAL_CGROUP_PARENT", "k8s-sandbox-terminals/" + (SANDBOX_NAMESPACE_PREFIX.strip("-") or "default")
 )

@@ -6,9 +6,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,15 +21,31 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The web servers' logs, by pid. A file, not a pipe: a pipe that nobody reads fills up after
+# 64 KiB of log lines, and the server then blocks on its next log line (a long benchmark hung so).
+_logs: dict[int, IO[bytes]] = {}
+
+
+def server_log(server: subprocess.Popen[bytes]) -> str:
+    """What a server started by start_daphne has logged so far."""
+    log = _logs.get(server.pid)
+    if log is None:
+        return ""
+    log.seek(0)
+    return log.read().decode(errors="replace")
+
+
 def start_daphne(port: int, env: Mapping[str, str], timeout: float = 20) -> subprocess.Popen[bytes]:
     """Start the web server and wait until it accepts connections."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (kept open for the server's lifetime)
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
+    _logs[server.pid] = log
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -36,7 +54,8 @@ def start_daphne(port: int, env: Mapping[str, str], timeout: float = 20) -> subp
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
                 server.kill()
-                detail = server.stderr.read().decode() if server.stderr else ""
+                server.wait()
+                detail = server_log(server)
                 raise RuntimeError(f"daphne did not start: {detail}") from None
             time.sleep(0.1)
 

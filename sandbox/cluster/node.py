@@ -347,10 +347,12 @@ class RealNode:
         cache = localcluster_bin().parent / "images"
         for image in images.images():
             tar = images.archive(image, cache)
-            if image.name not in present or self._imported_from(image.name) != tar.name:
+            if any(name not in present or self._imported_from(name) != tar.name for name in image.names):
+                # One archive holds every tag of the image (PetClinic's two versions).
                 self._ctr("images", "import", str(tar))
-                self._ctr("images", "label", image.name, f"sandbox.local/archive={tar.name}")
-                _say(f"imported {image.name}")
+                for name in image.names:
+                    self._ctr("images", "label", name, f"sandbox.local/archive={tar.name}")
+                _say(f"imported {', '.join(image.names)}")
 
     def _imported_from(self, name: str) -> str:
         listing = self._ctr("images", "list", f"name=={name}").stdout.splitlines()[1:]

@@ -56,6 +56,9 @@ class Limits:
     memory_bytes: int
     processes: int
     cpu_weight: int
+    # A hard cap in percent of one core (0: none). A share only divides what is contended; the
+    # cap also leaves the other cores' worth to everyone else, whatever the student runs.
+    cpu_percent: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def validate_parent(parent: str) -> str:
     return "/".join(parts)
 
 
-def validate_limits(memory_mb: int, processes: int, cpu_weight: int) -> list[str]:
+def validate_limits(memory_mb: int, processes: int, cpu_weight: int, cpu_percent: int = 0) -> list[str]:
     """Problems with the ceiling settings, as sentences (empty when they are fine)."""
     problems = []
     if memory_mb < 64:
@@ -127,6 +130,9 @@ def validate_limits(memory_mb: int, processes: int, cpu_weight: int) -> list[str
         problems.append(f"TERMINAL_PROCESSES must be at least 16 (kubectl runs a dozen threads); got {processes}")
     if not 1 <= cpu_weight <= MAX_CPU_WEIGHT:
         problems.append(f"TERMINAL_CPU_WEIGHT must be between 1 and {MAX_CPU_WEIGHT}; got {cpu_weight}")
+    most = 100 * (os.cpu_count() or 1)
+    if cpu_percent and not 10 <= cpu_percent <= most:
+        problems.append(f"TERMINAL_CPU_PERCENT must be 0 (no cap) or between 10 and {most}; got {cpu_percent}")
     return problems
 
 
@@ -146,6 +152,8 @@ def limit_files(version: int, limits: Limits) -> list[tuple[str, str, str]]:
     (1024 = an ordinary group), v2 in weight (100); swap is capped too where it is accounted,
     so a student cannot move the excess to swap."""
     memory = str(limits.memory_bytes)
+    period = 100_000  # microseconds: the kernel's default CFS period
+    quota = limits.cpu_percent * period // 100 if limits.cpu_percent else None
     if version == 1:
         shares = max(2, limits.cpu_weight * 1024 // 100)
         return [
@@ -153,12 +161,15 @@ def limit_files(version: int, limits: Limits) -> list[tuple[str, str, str]]:
             ("memory", "memory.memsw.limit_in_bytes", memory),  # memory + swap; after the line above
             ("pids", "pids.max", str(limits.processes)),
             ("cpu", "cpu.shares", str(shares)),
+            ("cpu", "cpu.cfs_period_us", str(period)),
+            ("cpu", "cpu.cfs_quota_us", str(quota if quota else -1)),
         ]
     return [
         ("memory", "memory.max", memory),
         ("memory", "memory.swap.max", "0"),
         ("pids", "pids.max", str(limits.processes)),
         ("cpu", "cpu.weight", str(limits.cpu_weight)),
+        ("cpu", "cpu.max", f"{quota if quota else 'max'} {period}"),
     ]
 
 
@@ -350,6 +361,7 @@ def current_limits() -> Limits:
         memory_bytes=settings.TERMINAL_MEMORY_MB * 1024 * 1024,
         processes=settings.TERMINAL_PROCESSES,
         cpu_weight=settings.TERMINAL_CPU_WEIGHT,
+        cpu_percent=settings.TERMINAL_CPU_PERCENT,
     )
 
 

@@ -51,7 +51,7 @@ from lessons.models import Lesson  # noqa: E402
 from sandbox import lifecycle, provisioning  # noqa: E402
 from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
-from tests.processes import start_celery_worker, start_daphne, start_watcher, stop  # noqa: E402
+from tests.processes import server_log, start_celery_worker, start_daphne, start_watcher, stop  # noqa: E402
 
 PORT = 18768
 SIZES = [int(n) for n in os.environ.get("BENCH_CLASS_SIZES", "50,100,200").split(",")]
@@ -165,9 +165,13 @@ class Student:
                 await self.inbox.put(message)
 
     async def expect(self, kind: str, timeout: float = 60) -> dict[str, Any]:
+        return await self.expect_any(kind, timeout=timeout)
+
+    async def expect_any(self, *kinds: str, timeout: float = 60) -> dict[str, Any]:
+        """The next message of one of these types (others are skipped)."""
         while True:
             message = await asyncio.wait_for(self.inbox.get(), timeout)
-            if message["type"] == kind:
+            if message["type"] in kinds:
                 return message
 
     async def start_sandbox(self, warm: bool) -> None:
@@ -200,11 +204,16 @@ class Student:
                     for line in lines:
                         sent = time.perf_counter()
                         await ws.send(json.dumps({"type": "terminal.run", "line": line}))
-                        status = (await self.expect("terminal.exit"))["status"]
+                        output: list[str] = []
+                        while (answer := await self.expect_any("terminal.output", "terminal.exit"))["type"] != (
+                            "terminal.exit"
+                        ):
+                            output.append(answer["data"])
                         ended = time.perf_counter()
                         self.figures.line.append(ended - sent)
-                        if status != 0:
-                            self.figures.errors.append(f"{self.name}: {line!r} exited {status}")
+                        if answer["status"] != 0:
+                            said = "".join(output).strip()[-160:]
+                            self.figures.errors.append(f"{self.name}: {line!r} exited {answer['status']}: {said}")
                         if line.startswith("kubectl apply"):
                             await self.wait_event("petclinic", ended)
                     await self.wait_done(step, ended)
@@ -313,6 +322,7 @@ def main() -> None:
     processes = {"web": server, **{f"worker{i}": w for i, w in enumerate(workers)}, "watcher": watcher}
     try:
         time.sleep(5)  # the watcher lists every kind first
+        logged = 0
         for size in SIZES:
             tag = f"class{size}-{int(time.time())}"
             names = make_class(size, tag)
@@ -327,6 +337,19 @@ def main() -> None:
             after = {name: usage(p.pid) for name, p in processes.items()}
             used = {name: (after[name][0] - before[name][0], after[name][1]) for name in processes}
             report(size, figures, elapsed, requests, used)
+            log = server_log(server)
+            server_errors = [line for line in log.splitlines()[logged:] if "ERROR" in line or "Traceback" in line]
+            logged = len(log.splitlines())
+            print(f"  errors in the web server's log: {len(server_errors)}")
+            for line in dict.fromkeys(server_errors[:5]):
+                print(f"    {line[:200]}")
+            lines = log.splitlines()
+            first = next((i for i, line in enumerate(lines) if line.startswith("Traceback")), None)
+            if first is not None:  # the first traceback's end says what went wrong
+                end = next(
+                    (i for i in range(first + 1, len(lines)) if not lines[i].startswith((" ", "Traceback"))), first
+                )
+                print("    " + "\n    ".join(lines[max(first, end - 6) : end + 1]))
             for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
                 provisioning.destroy(sandbox.pk)
     finally:

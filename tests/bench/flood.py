@@ -43,7 +43,7 @@ from lessons import loader  # noqa: E402
 from sandbox import provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
 from tests.bench.students import page_socket, signed_in_student  # noqa: E402
-from tests.processes import start_celery_worker, start_daphne, stop  # noqa: E402
+from tests.processes import server_log, start_celery_worker, start_daphne, stop  # noqa: E402
 
 PORT = 18767
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))  # length of the flood
@@ -261,7 +261,7 @@ def main() -> None:
                 asyncio.run(round_(a_cookie, b_cookie, title, server.pid))
             finally:
                 stop(server)
-            log = server.stderr.read().decode(errors="replace") if server.stderr else ""
+            log = server_log(server)
             failures = [line for line in log.splitlines() if " ERROR " in line]
             print(f"  Errors in the server's log: {len(failures)}")
             for line in dict.fromkeys(failures[:5]):

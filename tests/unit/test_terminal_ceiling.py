@@ -99,6 +99,7 @@ def test_it_writes_the_limits_in_each_version_s_terms() -> None:
         ("memory", "memory.swap.max"): "0",
         ("pids", "pids.max"): "32",
         ("cpu", "cpu.weight"): "1",
+        ("cpu", "cpu.max"): "max 100000",
     }
     assert (
         dict(((c, f), v) for c, f, v in ceiling.limit_files(1, ceiling.Limits(1, 1, 1)))[("cpu", "cpu.shares")] == "10"
@@ -135,6 +136,19 @@ def test_it_validates_the_limit_settings() -> None:
     assert [p.split()[0] for p in problems] == ["TERMINAL_MEMORY_MB", "TERMINAL_PROCESSES", "TERMINAL_CPU_WEIGHT"]
     assert ceiling.validate_limits(64, 16, 1) == []
     assert len(ceiling.validate_limits(64, 16, 0)) == 1
+    assert ceiling.validate_limits(64, 16, 1, 100) == []
+    assert len(ceiling.validate_limits(64, 16, 1, 5)) == 1  # too little to run kubectl at all
+
+
+def test_a_cpu_cap_is_a_quota_per_period() -> None:
+    capped = ceiling.Limits(64 << 20, 32, 100, cpu_percent=150)
+    v1 = dict(((c, f), v) for c, f, v in ceiling.limit_files(1, capped))
+    assert (v1[("cpu", "cpu.cfs_period_us")], v1[("cpu", "cpu.cfs_quota_us")]) == ("100000", "150000")
+    v2 = dict(((c, f), v) for c, f, v in ceiling.limit_files(2, capped))
+    assert v2[("cpu", "cpu.max")] == "150000 100000"
+    uncapped = ceiling.Limits(64 << 20, 32, 100)
+    assert dict(((c, f), v) for c, f, v in ceiling.limit_files(1, uncapped))[("cpu", "cpu.cfs_quota_us")] == "-1"
+    assert dict(((c, f), v) for c, f, v in ceiling.limit_files(2, uncapped))[("cpu", "cpu.max")] == "max 100000"
 
 
 def ids(messages: list[CheckMessage]) -> list[str | None]:
