@@ -36,7 +36,7 @@ help:
 	@echo "make bench-class    a class of 50, 100 and 200 students at once: latencies, API load, costs"
 	@echo "make bench-admission print what the start limit, the cap and the line cost a request"
 	@echo "make bench-flood    print another student's terminal round trip while one floods the socket"
-	@echo "make bench-real-node print real node Pod start and memory figures (LOCAL_REAL_NODE=1)"
+	@echo "make bench-real-node print real node Pod start, memory and DNS figures (LOCAL_REAL_NODE=1)"
 
 system-deps:
 	@WITH_BROWSER=$(WITH_BROWSER) WITH_IMAGES=$(WITH_IMAGES) bash docker/system-deps.sh

@@ -3,7 +3,7 @@
 # kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes), etcd
 # (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok); with --node (or
 # LOCAL_REAL_NODE=1) also the real worker node's kubelet and kube-proxy, from the same module
-# at the same version.
+# at the same version, and CoreDNS (github.com/coredns/coredns) for the cluster's DNS.
 #
 # Why not `go install k8s.io/kubernetes/cmd/...@vX`: the kubernetes go.mod points every
 # staging module at ./staging with replace lines and requires them at v0.0.0, which
@@ -33,8 +33,10 @@ with_node=0
 case "${LOCAL_REAL_NODE:-0}" in 1|true|yes|on) with_node=1 ;; esac
 [ "${1:-}" = "--node" ] && with_node=1
 node_done() { [ "$with_node" = 0 ] || [ -f "$out/.complete-node" ]; }
+# CoreDNS is not part of the cache key: its stamp holds its version, so a bump rebuilds it alone.
+coredns_done() { [ "$with_node" = 0 ] || [ "$(cat "$out/.complete-coredns" 2>/dev/null)" = "$COREDNS_VERSION" ]; }
 
-if [ -f "$out/.complete" ] && node_done; then
+if [ -f "$out/.complete" ] && node_done && coredns_done; then
   echo "localcluster: binaries already built in $bin"
   exit 0
 fi
@@ -108,6 +110,17 @@ build_kwok() {
   done
 }
 
+# --- CoreDNS ---------------------------------------------------------------------------------
+# Its go.mod has no replace lines, so a plain `go install` of the module's main package works.
+build_coredns() {
+  step "building coredns $COREDNS_VERSION"
+  rm -f "$bin/coredns"
+  GOBIN="$out/src/coredns" GOFLAGS=-trimpath go install \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
+    "github.com/coredns/coredns@$COREDNS_VERSION"
+  mv "$out/src/coredns/coredns" "$bin/coredns"
+}
+
 want() { [ ! -x "$bin/$1" ]; }
 # One throwaway module serves both groups: build every missing Kubernetes binary in one pass.
 kube=()
@@ -120,8 +133,12 @@ if ! node_done; then
   for cmd in kubelet kube-proxy; do want "$cmd" && kube+=("$cmd"); done
 fi
 if [ ${#kube[@]} -gt 0 ]; then build_kubernetes "${kube[@]}"; fi
+if ! coredns_done; then build_coredns; fi
 
 rm -rf "$out/src"
 touch "$out/.complete"
-if [ "$with_node" = 1 ]; then touch "$out/.complete-node"; fi
+if [ "$with_node" = 1 ]; then
+  touch "$out/.complete-node"
+  echo "$COREDNS_VERSION" >"$out/.complete-coredns"
+fi
 step "done; binaries in $bin ($(du -sh "$bin" | cut -f1))"

@@ -50,7 +50,7 @@ OUTSIDE_PATHS = (
     "/opt/containerd",
     "/usr/libexec/kubernetes",
 )
-CHAIN_PREFIXES = ("KUBE-", "CNI-")
+CHAIN_PREFIXES = ("KUBE-", "CNI-", "SBX-")
 # Empty built-in chains are left out of snapshots: iptables-nft keeps a table once it was used.
 BUILTIN_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
 

@@ -307,6 +307,28 @@ def _busybox_inputs(digest: hashlib._Hash) -> None:
     _hash_files(digest, BUSYBOX, IMAGES_DIR / "busybox" / "Dockerfile")
 
 
+def _coredns_binary() -> Path:
+    from sandbox.cluster.tools import localcluster_bin
+
+    return localcluster_bin() / "coredns"
+
+
+def _prepare_coredns(context: Path) -> None:
+    if not _coredns_binary().is_file():
+        raise ImageBuildError("coredns is not built: LOCAL_REAL_NODE=1 bash docker/localcluster/build.sh builds it")
+    shutil.copy2(_coredns_binary(), context / "coredns")
+
+
+def _coredns_inputs(digest: hashlib._Hash) -> None:
+    _hash_files(digest, _coredns_binary(), IMAGES_DIR / "coredns" / "Dockerfile")
+
+
+def coredns_image() -> str:
+    from sandbox.cluster.tools import pinned_versions
+
+    return f"registry.k8s.io/coredns/coredns:{pinned_versions()['COREDNS_VERSION']}"
+
+
 def _prepare_petclinic(context: Path) -> None:
     root = context / "rootfs"
     _busybox_rootfs(root)
@@ -407,6 +429,11 @@ IMAGES = (
     PETCLINIC,
     MYSQL,
 )
+
+
+def images() -> tuple[Image, ...]:
+    """Every image the node imports (CoreDNS's name carries its pinned version)."""
+    return (*IMAGES, Image("coredns", coredns_image(), _prepare_coredns, _coredns_inputs))
 
 
 def archive(image: Image, cache: Path) -> Path:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from sandbox.cluster.nodeconfig import KWOK_TAINT, apiserver_patches
+from sandbox.cluster.nodeconfig import KWOK_TAINT, apiserver_options, apiserver_patches
 from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin, write_private
 
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ class LocalCluster:
             if missing:
                 raise RuntimeError("LOCAL_REAL_NODE=1 but this machine lacks: " + "; ".join(missing))
         config = self._render_config()
+        if self.real_node:
+            # The API server binds the node's address: it must exist before the API server starts.
+            self.node().prepare_host()
         if self._admin_kubeconfig().is_file() and self._stamp() != _digest(config):
             _say("the cluster configuration changed (docker/localcluster/kwokctl.yaml); recreating the cluster")
             self._kwokctl("delete", "cluster", check=False)
@@ -81,6 +84,7 @@ class LocalCluster:
             # Students' Pods go to the real node; only Pods that tolerate this stay on kwok's.
             self._kubectl("taint", "nodes", "-l", "type=kwok", KWOK_TAINT, "--overwrite")
             self.node().up()
+            self._cluster_dns()
         elif (self.kubeconfig.parent / "node").exists():
             _say("LOCAL_REAL_NODE is off: removing the real node")
             self.node().down()
@@ -108,6 +112,8 @@ class LocalCluster:
         self._kubectl("version")
         self._kubectl("get", "nodes", "-o", "wide")
         if self.real_node or (self.kubeconfig.parent / "node").exists():
+            # The system Pods (CoreDNS) that run on it.
+            self._kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
             states = self.node().status()
             for program, state in states:
                 _say(f"node: {program}: {state}")
@@ -146,6 +152,14 @@ class LocalCluster:
             raise RuntimeError(f"the API server did not become ready; see logs in {self.workdir}/clusters/{NAME}/logs")
         self.stamp.write_text(_digest(config))
 
+    def _cluster_dns(self) -> None:
+        """CoreDNS behind the kube-dns Service (the address the kubelet gives Pods)."""
+        from sandbox.cluster import images
+
+        manifest = (LOCALCLUSTER_DIR / "coredns.yaml").read_text().replace("@COREDNS_IMAGE@", images.coredns_image())
+        self._kubectl("apply", "-f", "-", input=manifest)
+        self._kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=90s")
+
     def _render_config(self) -> str:
         """docker/localcluster/kwokctl.yaml with the absolute paths kwok needs (sample logs), and
         the API server's and kwok's options for the real node when it runs (without it the
@@ -155,7 +169,9 @@ class LocalCluster:
             .read_text()
             .replace("@LOCALCLUSTER_DIR@", str(LOCALCLUSTER_DIR.resolve()))
         )
+        options = apiserver_options() if self.real_node else ""
         patches = apiserver_patches(self._pki()) if self.real_node else ""
+        text = re.sub(r"^  # @REAL_NODE_OPTIONS@.*\n", lambda _: options, text, count=1, flags=re.M)
         return re.sub(r"^  # @REAL_NODE_PATCHES@.*\n", lambda _: patches, text, count=1, flags=re.M)
 
     def _stamp(self) -> str:
@@ -208,9 +224,9 @@ class LocalCluster:
         command = [str(localcluster_bin() / "kwokctl"), "--name", NAME, *args]
         return subprocess.run(command, env=self._env(), check=check, text=True, capture_output=capture)
 
-    def _kubectl(self, *args: str) -> None:
+    def _kubectl(self, *args: str, input: str | None = None) -> None:
         command = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self._admin_kubeconfig()), *args]
-        subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stderr)
+        subprocess.run(command, check=True, stdout=sys.stdout, stderr=sys.stderr, input=input, text=True)
 
     def _ready(self, kubeconfig: Path) -> bool:
         if not kubeconfig.is_file():

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from sandbox.cluster import hoststate, images, pki
 from sandbox.cluster.nodeconfig import (
+    APISERVER_CHAIN,
+    APISERVER_PORT,
     BRIDGE,
     CGROUP_ROOT,
     CNI_NETWORK,
@@ -82,7 +84,7 @@ class RealNode:
             missing.append("/bin/busybox for the busybox image (Debian package busybox-static)")
         if not Path("/usr/lib/cni/bridge").is_file():
             missing.append("the CNI plugins in /usr/lib/cni (Debian package containernetworking-plugins)")
-        for binary in ("kubelet", "kube-proxy"):
+        for binary in ("kubelet", "kube-proxy", "coredns"):
             if not (localcluster_bin() / binary).is_file():
                 missing.append(f"{binary} (LOCAL_REAL_NODE=1 bash docker/localcluster/build.sh builds it)")
         if not hoststate.cgroup_hierarchies(v1_only=True):
@@ -97,13 +99,12 @@ class RealNode:
         missing = self.preflight()
         if missing:
             raise RuntimeError("the real node cannot start; missing: " + "; ".join(missing))
-        hoststate.record(self.state_file)
+        self.prepare_host()
         digest = self._write_files()
         if self.stamp.is_file() and self.stamp.read_text().strip() != digest:
             _say("configuration or certificates changed; restarting the node's programs")
             for program in ("kube-proxy", "kubelet", "containerd"):
                 self._stop(program)
-        self._network()
         hoststate.make_cgroup_root(CGROUP_ROOT)
         self._ensure(self._containerd())
         self._wait_containerd()
@@ -214,6 +215,13 @@ class RealNode:
         return digest.hexdigest()
 
     # --- network --------------------------------------------------------------------------------
+    def prepare_host(self) -> None:
+        """What the control plane needs of the node before it starts (the API server binds the
+        node's address), recorded first so that `down` can put the machine back."""
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        hoststate.record(self.state_file)
+        self._network()
+
     def _network(self) -> None:
         addresses = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
         if f" {NODE_IP}/32 " not in addresses:
@@ -221,6 +229,16 @@ class RealNode:
         # Bridged Pod traffic must pass iptables (Services, masquerading): br_netfilter.
         if not Path("/proc/sys/net/bridge").is_dir():
             subprocess.run(["modprobe", "br_netfilter"], capture_output=True)
+        # Local clients (kwokctl's kubeconfigs name 127.0.0.1) reach the API server on the node's
+        # address. Only this machine's own connections: nat OUTPUT never sees forwarded traffic.
+        nat = ["iptables", "-w", "-t", "nat"]
+        subprocess.run([*nat, "-N", APISERVER_CHAIN], capture_output=True)
+        subprocess.run([*nat, "-F", APISERVER_CHAIN], check=True)
+        redirect = ["-d", "127.0.0.1/32", "-p", "tcp", "--dport", str(APISERVER_PORT)]
+        target = ["-j", "DNAT", "--to-destination", f"{NODE_IP}:{APISERVER_PORT}"]
+        subprocess.run([*nat, "-A", APISERVER_CHAIN, *redirect, *target], check=True)
+        if subprocess.run([*nat, "-C", "OUTPUT", "-j", APISERVER_CHAIN], capture_output=True).returncode != 0:
+            subprocess.run([*nat, "-I", "OUTPUT", "-j", APISERVER_CHAIN], check=True)
 
     # --- programs -------------------------------------------------------------------------------
     def _containerd(self) -> Program:
@@ -327,7 +345,7 @@ class RealNode:
     def _import_images(self) -> None:
         present = set(self._ctr("images", "list", "--quiet").stdout.split())
         cache = localcluster_bin().parent / "images"
-        for image in images.IMAGES:
+        for image in images.images():
             tar = images.archive(image, cache)
             if any(name not in present or self._imported_from(name) != tar.name for name in image.names):
                 # One archive holds every tag of the image (PetClinic's two versions).

@@ -24,8 +24,19 @@ POD_SUBNET = "10.250.1.0/24"
 POD_GATEWAY = "10.250.1.1"
 BRIDGE = "sbxnode0"
 CNI_NETWORK = "sandbox-pods"
-# Where CoreDNS will answer (the kube-dns Service, as on kind); Pods' resolv.conf names it.
+# Where CoreDNS answers (the kube-dns Service, as on kind); Pods' resolv.conf names it.
 CLUSTER_DNS = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
+# The `kubernetes` Service's address: the first of the Service range.
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+# With the real node the API server listens on the node's address (Pods reach it there through
+# the `kubernetes` Service), on a fixed port so that the redirect below can be set up before
+# the API server exists. Only one real node runs per machine anyway (fixed addresses).
+APISERVER_PORT = 6443
+# kwokctl writes 127.0.0.1 into every kubeconfig it makes (its own components' too): a nat
+# OUTPUT rule in this chain sends local connections to 127.0.0.1:APISERVER_PORT to the node's
+# address. The prefix is one hoststate.py removes at `cluster down`.
+APISERVER_CHAIN = "SBX-APISERVER"
 CGROUP_ROOT = "k8s-sandbox"
 # The kubelet's taint-free fake nodes get this taint when the real node runs, so that only Pods
 # that tolerate it (the benchmarks' simulated crowds) land on kwok.
@@ -203,7 +214,7 @@ def kubelet_config(paths: NodePaths, ca_file: Path) -> dict[str, object]:
         "containerLogMaxFiles": 2,
         "volumePluginDir": str(paths.kubelet / "volume-plugins"),
         "clusterDNS": [CLUSTER_DNS],
-        "clusterDomain": "cluster.local",
+        "clusterDomain": CLUSTER_DOMAIN,
         "serializeImagePulls": False,
         "maxPods": 110,
         "rotateCertificates": False,
@@ -246,6 +257,17 @@ def as_text(data: dict[str, object]) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
+def apiserver_options() -> str:
+    """kwokctl options for the real node, rendered into docker/localcluster/kwokctl.yaml only
+    when it runs: a fixed API server port, and a serving certificate valid for the addresses Pods
+    use (kwokctl's one certificate already names kubernetes.default.svc and the like)."""
+    return f"""\
+  # The real node (LOCAL_REAL_NODE=1, sandbox/cluster/node.py).
+  kubeApiserverPort: {APISERVER_PORT}
+  kubeApiserverCertSANs: ["{KUBERNETES_SERVICE_IP}", "{NODE_IP}"]
+"""
+
+
 def apiserver_patches(pki: Path) -> str:
     """kwokctl componentsPatches that let the API server reach a real kubelet and keep kwok off
     the real node; rendered into docker/localcluster/kwokctl.yaml only when the node runs."""
@@ -257,6 +279,13 @@ def apiserver_patches(pki: Path) -> str:
         value: NodeRestriction
       - key: service-cluster-ip-range
         value: "{SERVICE_RANGE}"
+      # Pods reach the API server through the `kubernetes` Service, whose endpoint is the
+      # advertised address: the node's, an alias on lo, not every interface of the machine.
+      - key: bind-address
+        value: "{NODE_IP}"
+        override: true
+      - key: advertise-address
+        value: "{NODE_IP}"
       # The kubelet authenticates the API server by this certificate (logs, exec, port-forward).
       - key: kubelet-client-certificate
         value: "{pki / "admin.crt"}"

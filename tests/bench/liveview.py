@@ -35,6 +35,7 @@ from django.core.management import call_command  # noqa: E402
 
 from sandbox import k8s, provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from tests.bench.simulated import ON_KWOK  # noqa: E402
 from tests.bench.students import page_socket, signed_in_student  # noqa: E402
 from tests.processes import start_daphne, start_watcher, stop  # noqa: E402
 
@@ -91,7 +92,7 @@ async def main_async(made: list[tuple[Sandbox, str]], watcher_pid: int, api_port
                     "apiVersion": "v1",
                     "kind": "Pod",
                     "metadata": {"name": name},
-                    "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+                    "spec": {"containers": [{"name": "c", "image": "nginx"}], **ON_KWOK},
                 },
             )
 

@@ -5,13 +5,16 @@
 Busybox Pods on the local real node, one after another (BENCH_PODS, default 10): the time from
 just before the create call until the Pod is Running, and until it is Ready. Then the same
 number at once. Also the resident memory of containerd, the kubelet and kube-proxy, and of the
-containerd shims (one per Pod).
+containerd shims (one per Pod). Then cluster DNS: the mean time of one `nslookup` of a
+Service's full name from a busybox Pod (BENCH_LOOKUPS runs, default 200, less the same number
+of runs of a program that asks nothing), and CoreDNS's resident memory.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -30,9 +33,19 @@ from kubernetes import client, config, watch  # noqa: E402
 
 from sandbox.cluster import hoststate  # noqa: E402
 from sandbox.cluster.local import LocalCluster  # noqa: E402
-from sandbox.cluster.nodeconfig import NODE_NAME  # noqa: E402
+from sandbox.cluster.nodeconfig import CGROUP_ROOT, NODE_NAME  # noqa: E402
+from sandbox.cluster.tools import kubectl  # noqa: E402
 
 PODS = int(os.environ.get("BENCH_PODS", "10"))
+LOOKUPS = int(os.environ.get("BENCH_LOOKUPS", "200"))
+# busybox has no clock finer than /proc/uptime's hundredths: time a loop, not one lookup.
+LOOKUP_LOOP = """
+now() { tr -d . < /proc/uptime | cut -d' ' -f1; }
+name=kubernetes.default.svc.cluster.local
+i=0; t0=$(now); while [ $i -lt $N ]; do nslookup -type=a $name >/dev/null; i=$((i+1)); done
+i=0; t1=$(now); while [ $i -lt $N ]; do /bin/true; i=$((i+1)); done; t2=$(now)
+echo $((t1 - t0)) $((t2 - t1))
+"""
 
 
 def rss_mib(pid: int) -> float:
@@ -77,6 +90,29 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def cluster_dns(api: client.CoreV1Api, namespace: str) -> None:
+    pod = busybox("dns")
+    # One core at most, so the loop measures DNS rather than the CPU limit of the Pods above.
+    pod.spec.containers[0].resources.limits["cpu"] = "1"
+    api.create_namespaced_pod(namespace, pod)
+    wait_running(api, namespace, {"dns"}, time.monotonic())
+    admin = str(settings.CLUSTER_ADMIN_KUBECONFIG)
+    loop = subprocess.run(
+        [kubectl(), "--kubeconfig", admin, "exec", "-i", "dns", "-n", namespace, "--", "env", f"N={LOOKUPS}", "sh"],
+        input=LOOKUP_LOOP,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lookups, baseline = (int(word) * 10 for word in loop.stdout.split())  # hundredths -> ms
+    print(f"cluster DNS from a Pod, nslookup of a Service's full name ({LOOKUPS} runs):")
+    print(f"  {lookups / LOOKUPS:.1f} ms per run, {(lookups - baseline) / LOOKUPS:.1f} ms without the process start")
+    coredns = [
+        pid for pid in hoststate.cgroup_pids(CGROUP_ROOT) if Path(f"/proc/{pid}/comm").read_text().strip() == "coredns"
+    ]
+    print(f"  CoreDNS resident memory: {', '.join(f'{rss_mib(pid):.0f} MiB' for pid in coredns) or 'not running'}")
+
+
 def main() -> None:
     if not settings.LOCAL_REAL_NODE:
         sys.exit("LOCAL_REAL_NODE=1 is needed (and the cluster started with it)")
@@ -110,6 +146,7 @@ def main() -> None:
             print(f"  {program}: {rss_mib(pid):.0f} MiB" if pid else f"  {program}: not running")
         shims = hoststate.pids_with_argument(str(node.paths.socket))
         print(f"  containerd shims: {len(shims)}, {sum(rss_mib(pid) for pid in shims):.0f} MiB in all")
+        cluster_dns(api, namespace)
     finally:
         api.delete_namespace(namespace)
 

@@ -40,6 +40,7 @@ from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
 from sandbox.terminal import ceiling  # noqa: E402
 from sandbox.terminal.handlers import MAX_SESSIONS_PER_USER  # noqa: E402
+from tests.bench.simulated import kubectl_run_overrides  # noqa: E402
 from tests.bench.students import page_socket, signed_in_student  # noqa: E402
 from tests.processes import start_daphne, stop  # noqa: E402
 
@@ -118,11 +119,13 @@ async def watchers(cookies: list[str], namespaces: list[str], seconds: float, se
     start = time.monotonic()
     churned = 0
     admin = str(settings.CLUSTER_ADMIN_KUBECONFIG)
+    on_kwok = kubectl_run_overrides()
     while time.monotonic() - start < seconds:
         for ns in namespaces:
             name = f"churn-{churned}"
             subprocess.run(
-                [kubectl(), "--kubeconfig", admin, "-n", ns, "run", name, "--image=nginx"], capture_output=True
+                [kubectl(), "--kubeconfig", admin, "-n", ns, "run", name, "--image=nginx", f"--overrides={on_kwok}"],
+                capture_output=True,
             )
             subprocess.run(
                 [kubectl(), "--kubeconfig", admin, "-n", ns, "delete", "pod", name, "--wait=false"], capture_output=True

@@ -118,11 +118,39 @@ def test_it_renders_the_simulated_clusters_configuration_unchanged_when_the_node
     cluster = LocalCluster()
     cluster.real_node = False
     source = (LOCALCLUSTER_DIR / "kwokctl.yaml").read_text()
-    without_marker = "".join(line for line in source.splitlines(keepends=True) if "@REAL_NODE_PATCHES@" not in line)
+    without_marker = "".join(line for line in source.splitlines(keepends=True) if "@REAL_NODE_" not in line)
     assert cluster._render_config() == without_marker.replace("@LOCALCLUSTER_DIR@", str(LOCALCLUSTER_DIR.resolve()))
 
     cluster.real_node = True
     rendered = cluster._render_config()
-    assert "@REAL_NODE_PATCHES@" not in rendered
+    assert "@REAL_NODE_" not in rendered
     assert "manage-nodes-with-annotation-selector" in rendered
     assert "value: NodeRestriction" in rendered
+    # The API server on the node's address only (never every interface), advertised there, with
+    # a certificate for the `kubernetes` Service's address.
+    assert f'- key: bind-address\n        value: "{nodeconfig.NODE_IP}"\n        override: true' in rendered
+    assert f'- key: advertise-address\n        value: "{nodeconfig.NODE_IP}"' in rendered
+    assert "\n  bindAddress: 127.0.0.1\n" in rendered  # etcd and the rest stay on loopback
+    assert f'kubeApiserverCertSANs: ["{nodeconfig.KUBERNETES_SERVICE_IP}", "{nodeconfig.NODE_IP}"]' in rendered
+    assert f"kubeApiserverPort: {nodeconfig.APISERVER_PORT}" in rendered
+
+
+def test_it_puts_the_kubernetes_and_dns_services_in_the_service_range() -> None:
+    services = ipaddress.ip_network(nodeconfig.SERVICE_RANGE)
+    assert ipaddress.ip_address(nodeconfig.KUBERNETES_SERVICE_IP) == services[1]
+    assert ipaddress.ip_address(nodeconfig.CLUSTER_DNS) in services
+
+
+def test_it_serves_cluster_dns_where_the_kubelet_sends_pods() -> None:
+    from sandbox.cluster.tools import LOCALCLUSTER_DIR
+
+    manifest = (LOCALCLUSTER_DIR / "coredns.yaml").read_text()
+    assert f"clusterIP: {nodeconfig.CLUSTER_DNS}\n" in manifest
+    assert f"kubernetes {nodeconfig.CLUSTER_DOMAIN} in-addr.arpa ip6.arpa" in manifest
+    assert 'image: "@COREDNS_IMAGE@"' in manifest
+    kubelet = nodeconfig.kubelet_config(PATHS, Path("/ca.crt"))
+    assert kubelet["clusterDNS"] == [nodeconfig.CLUSTER_DNS]
+    assert kubelet["clusterDomain"] == nodeconfig.CLUSTER_DOMAIN
+    spec = images.parse_dockerfile((images.IMAGES_DIR / "coredns" / "Dockerfile").read_text())
+    assert spec.copies == (("coredns", "/coredns"),)
+    assert spec.user == "65532:65532"
