@@ -19,6 +19,9 @@ from sandbox.cluster.nodeconfig import KUBERNETES_SERVICE_IP
 from sandbox.cluster.tools import kubectl as kubectl_binary
 from tests.cluster.conftest import Kubectl
 from tests.cluster.test_real_node import pod, real_node  # noqa: F401  # the autouse node check
+from tests.cluster.test_real_node import pytestmark as real_node_only
+
+pytestmark = real_node_only  # skipped, with the reason, when LOCAL_REAL_NODE=0
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 

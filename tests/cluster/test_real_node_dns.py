@@ -17,6 +17,9 @@ import pytest
 from sandbox.cluster.nodeconfig import CLUSTER_DNS, KUBERNETES_SERVICE_IP
 from tests.cluster.conftest import Kubectl, kubectl_json
 from tests.cluster.test_real_node import pod, real_node  # noqa: F401  # the autouse node check
+from tests.cluster.test_real_node import pytestmark as real_node_only
+
+pytestmark = real_node_only  # skipped, with the reason, when LOCAL_REAL_NODE=0
 
 
 def resolve(kubectl: Kubectl, namespace: str, name: str) -> str | None:
