@@ -42,6 +42,8 @@ async def ask(what: str, namespaces: list[str], kinds: list[str] | None = None) 
             "deadline": time.time() + timeout,
         }
         await layer.send(request_channel(), request)
+        # The watcher drops a question past its deadline, so an answer rarely comes after we
+        # stopped waiting (channels_redis would keep it in this process's buffer).
         answer = await asyncio.wait_for(layer.receive(reply), timeout)
     except TimeoutError:
         _quiet_until = time.monotonic() + QUIET
