@@ -19,10 +19,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_daphne(port: int, env: Mapping[str, str], timeout: float = 20) -> subprocess.Popen[bytes]:
-    """Start the web server and wait until it accepts connections."""
+def start_daphne(
+    port: int, env: Mapping[str, str], timeout: float = 20, *, module: str = "daphne"
+) -> subprocess.Popen[bytes]:
+    """Start the web server and wait until it accepts connections (`module`: daphne, or a
+    benchmark's wrapper of it that takes the same arguments)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
+        [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.DEVNULL,

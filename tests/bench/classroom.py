@@ -13,7 +13,8 @@ live view's latency (a Pod's `kubectl apply` ending → its event on the page) p
 per second to the API server and per student per minute, CPU and memory of the web server, the
 workers and the watcher, and errors. Bounded in time (BENCH_CLASS_SECONDS per size) and count;
 loopback only. On a cluster others use too, the API server's counter includes their requests:
-the rate measured just before each class (BENCH_CLASS_QUIET_SECONDS) is printed and taken off.
+the rate measured just before each class (BENCH_CLASS_QUIET_SECONDS) is printed and taken off,
+and the web server counts its own requests (tests/bench/counted_web.py).
 BENCH_CLASS_PORT moves the web server off 18768 (two runs at once).
 """
 
@@ -23,6 +24,7 @@ import asyncio
 import http.cookiejar
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -128,6 +130,22 @@ def api_requests() -> tuple[int, int]:
     every = sum(float(line.rsplit(" ", 1)[1]) for line in rows)
     lists = sum(float(line.rsplit(" ", 1)[1]) for line in rows if 'verb="LIST"' in line)
     return int(every), int(lists)
+
+
+COUNT_FILE = Path(f"/tmp/bench-class-web-requests-{os.getpid()}")
+
+
+def web_requests(server: subprocess.Popen[bytes]) -> int:
+    """The web server's own Kubernetes API requests so far (tests/bench/counted_web.py): the
+    pages' snapshots and the lesson checks, whatever else uses the cluster."""
+    COUNT_FILE.unlink(missing_ok=True)
+    server.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not COUNT_FILE.exists() or not COUNT_FILE.read_text():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the web server did not write its request count")
+        time.sleep(0.05)
+    return int(COUNT_FILE.read_text())
 
 
 def background() -> tuple[float, float]:
@@ -288,6 +306,7 @@ def report(
     elapsed: float,
     requests: tuple[int, int],
     quiet: tuple[float, float],
+    web: int,
     processes: dict[str, tuple[float, float]],
 ) -> None:
     def ms(values: list[float], q: float) -> str:
@@ -313,6 +332,10 @@ def report(
         f"  less the background ({quiet[0]:.1f}/s, LIST {quiet[1]:.1f}/s): {own:7.1f}/s,"
         f" {own * 60 / size:6.1f} per student per minute; LIST {own_lists * 60 / size:6.1f} per student per minute"
     )
+    print(
+        f"  web server's own API requests (snapshots, checks): {web}, {web * 60 / size / elapsed:6.1f}"
+        " per student per minute"
+    )
     for name, (cpu, rss) in processes.items():
         print(f"  {name:<8} CPU {cpu / elapsed * 100:6.1f}% of a core   RSS {rss:7.1f} MiB")
     for error in figures.errors[:10]:
@@ -333,7 +356,7 @@ def main() -> None:
         "SANDBOX_MAX_LIVE": "0",
         "SANDBOX_START_LIMIT": "0",
     }
-    server = start_daphne(PORT, env)
+    server = start_daphne(PORT, env | {"BENCH_REQUEST_COUNT_FILE": str(COUNT_FILE)}, module="tests.bench.counted_web")
     workers = [start_celery_worker(env, f"class{i}") for i in range(WORKERS)]
     watcher = start_watcher(env)
     processes = {"web": server, **{f"worker{i}": w for i, w in enumerate(workers)}, "watcher": watcher}
@@ -347,13 +370,13 @@ def main() -> None:
             fill_pool(warm)
             quiet = background()
             before = {name: usage(p.pid) for name, p in processes.items()}
-            (every0, lists0), t0 = api_requests(), time.monotonic()
+            web0, (every0, lists0), t0 = web_requests(server), api_requests(), time.monotonic()
             figures = asyncio.run(run_class(names, warm, solutions()))
             elapsed = time.monotonic() - t0
-            every1, lists1 = api_requests()
+            web1, (every1, lists1) = web_requests(server), api_requests()
             after = {name: usage(p.pid) for name, p in processes.items()}
             used = {name: (after[name][0] - before[name][0], after[name][1]) for name in processes}
-            report(size, figures, elapsed, (every1 - every0, lists1 - lists0), quiet, used)
+            report(size, figures, elapsed, (every1 - every0, lists1 - lists0), quiet, web1 - web0, used)
             for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
                 provisioning.destroy(sandbox.pk)
     finally:
