@@ -3,8 +3,10 @@
 Each question gets a reply channel of its own and waits at most LIVEVIEW_WATCHER_TIMEOUT_MS
 seconds. No answer in time (no watcher running, Redis away, a full channel) or "still listing"
 means None: the caller reads from the API server instead, so a missing watcher never breaks a
-page. After a timeout this process stops asking for QUIET seconds, so that, with no watcher,
-only one question in that time waits for nothing."""
+page. When the watcher looks absent (a timeout, and no answer for QUIET seconds before it),
+this process stops asking for QUIET seconds, so that only one question in that time waits for
+nothing. A watcher that answered lately is only slow (a busy machine): it is asked again, since
+sending everyone to the API server then would only add to the load."""
 
 from __future__ import annotations
 
@@ -22,11 +24,12 @@ log = logging.getLogger(__name__)
 Raw = dict[str, Any]
 QUIET = 5.0
 _quiet_until = 0.0
+_answered_at = -QUIET  # time.monotonic() of the watcher's last answer
 
 
 async def ask(what: str, namespaces: list[str], kinds: list[str] | None = None) -> Any | None:
     """The answer's objects, or None."""
-    global _quiet_until
+    global _quiet_until, _answered_at
     if settings.CHANNEL_LAYER == "memory" or time.monotonic() < _quiet_until:
         return None  # an in-memory layer never reaches the watcher's process
     layer = get_channel_layer()
@@ -46,12 +49,15 @@ async def ask(what: str, namespaces: list[str], kinds: list[str] | None = None) 
         # stopped waiting (channels_redis would keep it in this process's buffer).
         answer = await asyncio.wait_for(layer.receive(reply), timeout)
     except TimeoutError:
-        _quiet_until = time.monotonic() + QUIET
+        now = time.monotonic()
+        if now - _answered_at > QUIET + timeout:
+            _quiet_until = now + QUIET
         log.warning("the watcher did not answer within %.1fs; reading from the API server", timeout)
         return None
     except Exception as exc:  # Redis away, or the request channel full
         log.warning("could not ask the watcher (%s); reading from the API server", exc)
         return None
+    _answered_at = time.monotonic()
     if not answer.get("ok"):
         log.info("the watcher is still listing; reading from the API server")
         return None
