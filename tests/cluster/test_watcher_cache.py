@@ -75,6 +75,13 @@ def asked(question: Callable[[], Any]) -> Any:
     return run_async(question)
 
 
+@pytest.fixture(autouse=True)
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine (a whole test suite at once) may take the watcher past its 1 s: these tests
+    are about where the answers come from, not how fast, so they wait longer for them."""
+    monkeypatch.setattr(settings, "LIVEVIEW_WATCHER_TIMEOUT_MS", 15000)
+
+
 @pytest.fixture(scope="module")
 def watcher_process() -> Iterator[None]:
     """A real watcher, answering once it has listed every kind."""
