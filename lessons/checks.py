@@ -443,3 +443,22 @@ CHECKS: dict[str, Callable[[Raw, str, World], Result]] = {
     "history": check_history,
     "ran": check_ran,
 }
+
+# The kinds each check reads besides the one it names (World.objects): the web process asks
+# the live view's watcher for exactly these (lessons/engine.py), instead of listing them.
+READS: dict[str, tuple[str, ...]] = {
+    "rollout": ("Deployment",),
+    "selects": ("Service", "Pod"),
+    "event": ("Event",),
+    "self_healed": ("Deployment", "ReplicaSet", "Event", "Pod"),
+    "history": ("Deployment", "ReplicaSet"),
+    "ran": (),
+}
+
+
+def kinds_read(check: dict[str, Any]) -> set[str]:
+    """The kinds a check reads through World.objects."""
+    kind = next(k for k in check if k != "message")
+    if kind in READS:
+        return set(READS[kind])
+    return {check[kind]["kind"]}

@@ -33,8 +33,10 @@ def context(sandbox: Sandbox) -> dict[str, Any]:
 
 @dataclass
 class ClusterWorld:
-    """What checks see: the sandbox's objects, read with the checker's read-only identity,
-    each kind listed once per evaluation; and the lines the terminal ran successfully."""
+    """What checks see: the sandbox's objects, and the lines the terminal ran successfully.
+    The objects come from `cache` when it holds them (the live view's watcher answered, see
+    lessons/realtime.py); any other kind is listed from the API server with the checker's
+    read-only identity, once per evaluation."""
 
     sandbox: Sandbox
     # Terminal lines count from this moment: the lesson's start, so a command run in another
@@ -140,13 +142,22 @@ def lesson_started(user: User, lesson: Lesson) -> datetime | None:
     return first.started_at if first else None
 
 
-def check(user: User, lesson: Lesson, sandbox: Sandbox) -> None:
+def kinds_read(lesson: Lesson) -> list[str]:
+    """Every kind the lesson's checks read."""
+    return sorted({kind for step in lesson.steps.all() for check in step.checks for kind in checks.kinds_read(check)})
+
+
+Objects = dict[tuple[str, str], list[dict[str, Any]]]
+
+
+def check(user: User, lesson: Lesson, sandbox: Sandbox, objects: Objects | None = None) -> None:
     """Evaluate the current step; when it passes, mark it done and go on to the next, until a
-    step is not done yet (its failures are kept for the page) or the lesson is complete."""
+    step is not done yet (its failures are kept for the page) or the lesson is complete.
+    `objects`: what the checks read, by (kind, namespace), when the caller has it already."""
     if sandbox.state not in (State.READY,):
         return
     now = timezone.now()
-    world = ClusterWorld(sandbox, since=lesson_started(user, lesson) or now)
+    world = ClusterWorld(sandbox, since=lesson_started(user, lesson) or now, cache=dict(objects or {}))
     while (step := current_step(user, lesson)) is not None:
         failures = step_failures(step, sandbox, world)
         progress, _ = StepProgress.objects.get_or_create(user=user, step=step)

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from lessons import engine
 from lessons.models import Lesson
 from sandbox import k8s
+from sandbox.liveview import ask
 from sandbox.models import Sandbox
 from sandbox.names import is_lesson_key
 from sandbox.realtime import blocking
@@ -51,6 +52,7 @@ class LessonHandler:
         self.pending: asyncio.Task[None] | None = None
         self.dirty = False
         self.last_check = 0.0
+        self.kinds: list[str] = []  # what the open lesson's checks read
 
     async def receive(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -97,6 +99,7 @@ class LessonHandler:
         if self.lesson is None:
             await self._error(_("There is no lesson %(slug)s.") % {"slug": slug})
             return
+        self.kinds = await self._blocking(engine.kinds_read, self.lesson)
         sandbox = await self.consumer.refresh_sandbox()
         if sandbox is not None and await self._blocking(engine.fits, self.lesson, sandbox):
             # Opening a lesson hands out its files (never overwriting the student's edits).
@@ -110,8 +113,9 @@ class LessonHandler:
             return
         self.last_check = time.monotonic()
         sandbox = await self.consumer.refresh_sandbox()
+        objects = await self._cached_objects(sandbox)
         try:
-            message = await self._blocking(self._check, lesson, sandbox)
+            message = await self._blocking(self._check, lesson, sandbox, objects)
         except Exception as exc:
             if not k8s.is_transient(exc) and not isinstance(exc, k8s.ApiException):
                 log.exception("lesson check failed")
@@ -119,10 +123,20 @@ class LessonHandler:
             return
         await self.consumer.send_json(message)
 
-    def _check(self, lesson: Lesson, sandbox: Sandbox | None) -> dict[str, Any]:
+    async def _cached_objects(self, sandbox: Sandbox | None) -> engine.Objects | None:
+        """What the checks read, from the live view's watcher instead of one list per kind.
+        Only while this page hears the sandbox's changes: a change the watcher had not seen yet
+        when it answered (a terminal line's, a few milliseconds old) then arrives as an event
+        and checks the step again. Otherwise, and when no watcher answers, None: the checks
+        list from the API server."""
+        if sandbox is None or not self.kinds or not self.consumer.cluster.hears(sandbox.pk):
+            return None
+        return await ask.world(sandbox.all_namespaces(), self.kinds)
+
+    def _check(self, lesson: Lesson, sandbox: Sandbox | None, objects: engine.Objects | None) -> dict[str, Any]:
         with translation.override(self.language):
             if sandbox is not None and engine.fits(lesson, sandbox):
-                engine.check(self.consumer.user, lesson, sandbox)
+                engine.check(self.consumer.user, lesson, sandbox, objects)
             return engine.state(self.consumer.user, lesson, sandbox)
 
     async def send_state(self) -> None:

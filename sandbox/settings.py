@@ -123,7 +123,12 @@ else:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # A read timeout above channels-redis's 5 s blocking pop: with redis-py 8 the default
             # made every idle WebSocket's receive fail after 5 s (tests/cluster/test_channel_layer.py).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}]},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                # Every page's snapshot and every lesson check asks the one watcher on this
+                # channel (sandbox/liveview/answers.py): a whole class at once must fit.
+                "channel_capacity": {"liveview.requests.*": 2000},
+            },
         }
     }
 
@@ -195,6 +200,9 @@ LESSONS_IMAGE_REGISTRY = env_str("LESSONS_IMAGE_REGISTRY", "")
 LESSONS_RELOAD = env_bool("LESSONS_RELOAD", DEBUG)
 # How long after the last change in a sandbox its open lesson is checked again.
 LESSONS_CHECK_DEBOUNCE_MS = env_int("LESSONS_CHECK_DEBOUNCE_MS", 400, minimum=0)
+# How long a page's snapshot or a lesson check waits for the watcher's answer from its caches
+# before it reads from the API server instead (no watcher running, or it is still listing).
+LIVEVIEW_WATCHER_TIMEOUT_MS = env_int("LIVEVIEW_WATCHER_TIMEOUT_MS", 1000, minimum=1)
 
 # --- Limits for a class (README "Running it for a class"); 0 turns a limit off ----------------
 # Client addresses are REMOTE_ADDR, or behind this many reverse proxies, the X-Forwarded-For

@@ -35,11 +35,14 @@ def server_log(server: subprocess.Popen[bytes]) -> str:
     return log.read().decode(errors="replace")
 
 
-def start_daphne(port: int, env: Mapping[str, str], timeout: float = 20) -> subprocess.Popen[bytes]:
-    """Start the web server and wait until it accepts connections."""
+def start_daphne(
+    port: int, env: Mapping[str, str], timeout: float = 20, *, module: str = "daphne"
+) -> subprocess.Popen[bytes]:
+    """Start the web server and wait until it accepts connections (`module`: daphne, or a
+    benchmark's wrapper of it that takes the same arguments)."""
     log = tempfile.TemporaryFile()  # noqa: SIM115  (kept open for the server's lifetime)
     server = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
+        [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.DEVNULL,

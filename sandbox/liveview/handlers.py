@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from sandbox.liveview import ask
 from sandbox.liveview.snapshot import snapshot
 from sandbox.liveview.watcher import group_name
 from sandbox.realtime import blocking
@@ -50,10 +51,15 @@ class ClusterHandler:
             # browser keeps whichever copy has the newer resourceVersion.
             await self.consumer.channel_layer.group_add(group, self.consumer.channel_name)
             self.group = group
-        try:
-            objects = await blocking.run_for(self.consumer.user.pk, snapshot, sandbox.namespace)
-        except Exception:  # the cluster is away: the stream will fill the picture in
-            objects = []
+        # From the watcher's caches: it answers after reading them, and it publishes a change
+        # only after caching it, so whatever it publishes from now on reaches this page after the
+        # snapshot (this consumer handles one message at a time) and is not older than it.
+        objects = await ask.snapshot(sandbox.namespace)
+        if objects is None:  # no watcher answered: list from the API server, as it was
+            try:
+                objects = await blocking.run_for(self.consumer.user.pk, snapshot, sandbox.namespace)
+            except Exception:  # the cluster is away: the stream will fill the picture in
+                objects = []
         await self.consumer.send_json({"type": "cluster.snapshot", "objects": objects, "namespace": sandbox.namespace})
 
     async def on_event(self, event: dict[str, Any]) -> None:
@@ -61,6 +67,10 @@ class ClusterHandler:
         for hook in HOOKS:
             await hook(self.consumer, event)
         await self.consumer.notify("cluster_change", event)
+
+    def hears(self, sandbox_id: int) -> bool:
+        """Whether this page receives the sandbox's changes (it subscribed to them)."""
+        return self.group == group_name(sandbox_id)
 
     async def leave(self) -> None:
         if self.group:

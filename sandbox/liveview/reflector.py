@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandbox import k8s
+from sandbox.liveview.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,6 @@ Listener = Callable[[str, str, Raw], None]
 
 class Gone(Exception):
     """The resourceVersion is too old (410): relist."""
-
-
-def _key(obj: Raw) -> str:
-    meta = obj["metadata"]
-    return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
 class Reflector:
@@ -44,7 +40,9 @@ class Reflector:
     ) -> None:
         self.kind, self.listener, self.stop = kind, listener, stop
         self.label_selector, self.watch_seconds = label_selector, watch_seconds
-        self.cache: dict[str, Raw] = {}
+        # Updated before the listener hears of a change: whoever is told of a change and then
+        # reads the store finds it there (the watcher answers snapshots from it).
+        self.store = Store()
         self.resource_version: str | None = None
         self.synced = threading.Event()  # set after the first list
         self.relists = 0
@@ -77,23 +75,14 @@ class Reflector:
 
     def _relist(self) -> None:
         items, version = k8s.list_raw(self.kind, label_selector=self.label_selector)
-        fresh = {_key(item): item for item in items}
-        first = not self.synced.is_set()
-        if not first:  # tell listeners what changed while we were not watching
+        changes = self.store.replace(items)
+        if self.synced.is_set():  # tell listeners what changed while we were not watching
             self.relists += 1
-            for key, old in self.cache.items():
-                if key not in fresh:
-                    self.listener(self.kind, "DELETED", old)
-            for key, new in fresh.items():
-                previous = self.cache.get(key)
-                if previous is None:
-                    self.listener(self.kind, "ADDED", new)
-                elif previous["metadata"].get("resourceVersion") != new["metadata"].get("resourceVersion"):
-                    self.listener(self.kind, "MODIFIED", new)
+            for op, obj in changes:
+                self.listener(self.kind, op, obj)
         else:
-            for new in fresh.values():
-                self.listener(self.kind, "SYNC", new)
-        self.cache = fresh
+            for item in items:
+                self.listener(self.kind, "SYNC", item)
         self.resource_version = version
         self.synced.set()
 
@@ -112,11 +101,10 @@ class Reflector:
             self.resource_version = obj["metadata"]["resourceVersion"]
             if kind == "BOOKMARK":
                 continue
-            key = _key(obj)
             if kind == "DELETED":
-                self.cache.pop(key, None)
+                self.store.remove(obj)
             else:
-                self.cache[key] = obj
+                self.store.put(obj)
             self.listener(self.kind, kind, obj)
 
 

@@ -1,7 +1,8 @@
 """The live view's watcher: one Reflector per kind for the whole cluster — never one watch per
 student or per browser tab — and a namespace map, fanning compact events out to one Channels
 group per sandbox. The number of watch connections is fixed (one per kind), whatever the
-number of students online."""
+number of students online. The reflectors keep what they saw, so the watcher also answers the
+pages' snapshots and the lesson checks' reads (answers.py)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,19 @@ class Watcher:
         self.reflectors = [
             Reflector(kind, self._on_object, self.stop, watch_seconds=watch_seconds) for kind in events.KINDS
         ]
+        self.by_kind = {reflector.kind: reflector for reflector in self.reflectors}
         self.published = 0
+
+    @property
+    def ready(self) -> bool:
+        """Every kind listed once: the caches hold the whole picture (until then the pages and
+        the checks read from the API server)."""
+        return all(reflector.synced.is_set() for reflector in self.reflectors)
+
+    def objects(self, kind: str, namespace: str) -> list[Raw]:
+        """The cached objects of a kind in a namespace, as the API returns them (less their
+        managedFields)."""
+        return self.by_kind[kind].store.in_namespace(namespace)
 
     def run_in_background(self, timeout: float = 30.0) -> bool:
         """Start every reflector; True once all have listed (the picture is complete)."""

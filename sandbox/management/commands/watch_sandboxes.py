@@ -1,7 +1,8 @@
 """`manage.py watch_sandboxes`: the live view's single watcher process.
 
-Runs one list+watch per resource kind for the whole cluster and publishes compact changes to
-each sandbox's Channels group. Only one copy is active per installation: a Redis lock elects
+Runs one list+watch per resource kind for the whole cluster, publishes compact changes to
+each sandbox's Channels group, and answers the pages' snapshots and the lesson checks from what
+it has seen (sandbox/liveview/answers.py). Only one copy is active per installation: a Redis lock elects
 it, and a second copy waits (ready to take over if the first dies). SIGTERM stops it cleanly.
 
 Redis going away (a restart, a network blip) is ridden out, not fatal: every Redis call of the
@@ -24,6 +25,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from sandbox.liveview import answers
 from sandbox.liveview.watcher import Watcher, group_name
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,8 @@ async def run(*, lock: bool = True) -> None:
             except Exception:  # Redis hiccup: this change is lost, the next snapshot repairs it
                 log.exception("could not publish to %s", group_name(sandbox_id))
 
-    tasks = [asyncio.create_task(send())]
+    # The pages' snapshots and the lesson checks' reads, answered from the reflectors' caches.
+    tasks = [asyncio.create_task(send()), asyncio.create_task(answers.serve(layer, watcher))]
     if leader:
         tasks.append(asyncio.create_task(leader.keep(stop)))
     await stop.wait()
