@@ -109,3 +109,16 @@ def stop(*processes: subprocess.Popen[bytes], timeout: float = 20) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def answers_on(process: subprocess.Popen[bytes], port: int, seconds: float = 60) -> bool:
+    """True once `process` accepts connections on the loopback port, False if it exited first or
+    never did within `seconds` (a wait limit for a slow machine, not a timed assert)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False

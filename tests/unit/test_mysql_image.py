@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import tarfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.cluster import images
+from tests.processes import answers_on, free_port
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0
@@ -55,23 +54,6 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _answers(process: subprocess.Popen[bytes], port: int) -> bool:
-    deadline = time.monotonic() + 60  # a wait limit for a slow machine, not an assert
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 def _start(root: Path, log: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     with log.open("wb") as sink:
         return subprocess.Popen(
@@ -84,12 +66,12 @@ def _start(root: Path, log: Path, port: int, **env: str) -> subprocess.Popen[byt
 
 @pytest.fixture
 def server(rootfs: Path, tmp_path: Path) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     process = _start(
         rootfs, tmp_path / "mysql.log", port, MYSQL_ROOT_PASSWORD="it's-secret", MYSQL_DATABASE="petclinic"
     )
     try:
-        assert _answers(process, port), (tmp_path / "mysql.log").read_text()
+        assert answers_on(process, port), (tmp_path / "mysql.log").read_text()
         yield port
     finally:
         process.terminate()
@@ -139,7 +121,7 @@ def test_its_own_mysql_client_works_inside_the_image(server: int, rootfs: Path) 
 
 def test_it_refuses_to_start_without_a_root_password(rootfs: Path, tmp_path: Path) -> None:
     log = tmp_path / "mysql.log"
-    process = _start(rootfs, log, _free_port(), MYSQL_DATABASE="petclinic")
+    process = _start(rootfs, log, free_port(), MYSQL_DATABASE="petclinic")
 
     assert process.wait(timeout=60) == 1
     assert "password option is not specified" in log.read_text()
@@ -148,7 +130,7 @@ def test_it_refuses_to_start_without_a_root_password(rootfs: Path, tmp_path: Pat
 def test_petclinic_lists_its_owners_from_this_server_as_in_the_article(server: int, tmp_path: Path) -> None:
     # Lesson 08's pair: PetClinic with the mysql profile, root and MYSQL_ROOT_PASSWORD, schema
     # created at start (DATASOURCE_INIT_MODE=always) in the database MYSQL_DATABASE created.
-    program, web = tmp_path / "petclinic", _free_port()
+    program, web = tmp_path / "petclinic", free_port()
     images._go_build("petclinic", program)
     env = {
         "SPRING_PROFILES_ACTIVE": "mysql",
@@ -161,7 +143,7 @@ def test_petclinic_lists_its_owners_from_this_server_as_in_the_article(server: i
     }
     app = subprocess.Popen([str(program)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert _answers(app, web)
+        assert answers_on(app, web)
         with urllib.request.urlopen(f"http://127.0.0.1:{web}/owners", timeout=10) as answer:
             page = answer.read().decode()
     finally:

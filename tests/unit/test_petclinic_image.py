@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 
 from sandbox.cluster import images
+from tests.processes import answers_on, free_port
 
 MARIADBD = Path("/usr/sbin/mariadbd")
 
@@ -32,12 +32,6 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("petclinic") / "petclinic"
     images._go_build("petclinic", out)
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -57,18 +51,6 @@ class Running:
         return self.log.read_text()
 
 
-def _wait_for_port(process: subprocess.Popen[bytes], port: int) -> bool:
-    """True once the program answers, False if it exited first (a wait limit, not an assert)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 Start = Callable[..., Running]  # runs the program with extra environment variables
 
 
@@ -77,14 +59,14 @@ def start(program: Path, tmp_path: Path) -> Iterator[Start]:
     started: list[Running] = []
 
     def run(**env: str) -> Running:
-        port = _free_port()
+        port = free_port()
         log = tmp_path / f"petclinic-{port}.log"
         environment = {"PATH": os.environ["PATH"], "SERVER_ADDRESS": "127.0.0.1", "SERVER_PORT": str(port), **env}
         with log.open("wb") as sink:
             process = subprocess.Popen([str(program)], env=environment, stdout=sink, stderr=subprocess.STDOUT)
         running = Running(process, port, log)
         started.append(running)
-        if not _wait_for_port(process, port):
+        if not answers_on(process, port):
             process.wait(timeout=30)
         return running
 
@@ -167,7 +149,7 @@ def mariadb(tmp_path: Path) -> Iterator[tuple[int, list[str]]]:
     """A real MariaDB server on a free loopback port, with a `petclinic` database and user."""
     if not MARIADBD.is_file():
         pytest.skip("MariaDB is not installed (`make test` installs it: docker/system-deps.sh)")
-    data, sock, port = tmp_path / "mariadb", tmp_path / "mariadb.sock", _free_port()
+    data, sock, port = tmp_path / "mariadb", tmp_path / "mariadb.sock", free_port()
     subprocess.run(
         ["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root", "--skip-test-db"],
         check=True,
@@ -189,7 +171,7 @@ def mariadb(tmp_path: Path) -> Iterator[tuple[int, list[str]]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert _wait_for_port(server, port), "MariaDB did not start"
+        assert answers_on(server, port), "MariaDB did not start"
         client = ["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "--batch", "-e"]
         subprocess.run(
             [
