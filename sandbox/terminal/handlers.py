@@ -16,10 +16,6 @@ import codecs
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.utils import translation
-from django.utils.translation.trans_real import parse_accept_lang_header
-
 from sandbox.models import State
 from sandbox.terminal.session import Session
 
@@ -48,23 +44,6 @@ def _origin(scope: dict[str, Any]) -> str:
     host = headers.get(b"host", b"").decode("latin-1")
     scheme = "https" if scope.get("scheme") == "wss" else "http"
     return f"{scheme}://{host}" if host else ""
-
-
-def _language(scope: dict[str, Any]) -> str:
-    """The page's language as Django's LocaleMiddleware picks it: the language cookie, then the
-    browser's Accept-Language; for the few messages the terminal prints itself."""
-    cookie = (scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME)
-    headers = dict(scope.get("headers") or [])
-    accepted = [
-        code for code, _q in parse_accept_lang_header(headers.get(b"accept-language", b"").decode("latin-1")[:500])
-    ]
-    for code in [cookie, *accepted]:
-        if isinstance(code, str) and code != "*":
-            try:
-                return translation.get_supported_language_variant(code)
-            except LookupError:
-                continue
-    return str(settings.LANGUAGE_CODE)
 
 
 MAX_SESSIONS_PER_USER = 4
@@ -137,7 +116,7 @@ class TerminalHandler:
             self.session.resize(*self.size)
             self.session.notify = self.consumer.send_json
             self.session.base_url = _origin(self.consumer.scope)
-            self.session.language = _language(self.consumer.scope)
+            self.session.language = self.consumer.language  # the page's, or its lesson's
         self.task = asyncio.create_task(self._run(self.session, line))
 
     async def _run(self, session: Session, line: str) -> None:

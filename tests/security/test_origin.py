@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from sandbox.asgi import application
 from sandbox.realtime.origin import allowed, parse_origin
+from tests.cluster.test_terminal_socket import cookie_for
 from tests.conftest import run_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,12 +85,6 @@ def test_parse_origin_refuses_what_is_not_an_origin() -> None:
         "http://x#f",
     ]:
         assert parse_origin(text) is None, text
-
-
-def cookie_for(user: User) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 def handshake(
