@@ -11,11 +11,17 @@ have msgfmt || need+=(gettext)
 have npm || need+=(nodejs npm)
 [ "${WITH_BROWSER:-0}" = 1 ] && { have chromium || need+=(chromium); }
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-# The real worker node (LOCAL_REAL_NODE=1): a container runtime and Pod networking. Only then,
-# so that a machine that cannot run containers (no root) is not asked for them.
+# The local cluster's real worker node: a container runtime and Pod networking. Wanted unless
+# CLUSTER=local-sim (or kind) or LOCAL_REAL_NODE=off; with "auto" (the default) only where it can
+# run at all (root, or sudo without a password): elsewhere `make cluster` says what is missing
+# and starts the simulated nodes.
 images=${WITH_IMAGES:-0}
-case "${LOCAL_REAL_NODE:-0}" in
-  1|true|yes|on)
+node=${LOCAL_REAL_NODE:-auto}
+[ "${CLUSTER:-local}" = local ] || node=off
+if [ "$node" = auto ] && [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then node=off; fi
+case "$node" in
+  0|false|no|off) ;;
+  *)
     images=1
     have containerd || need+=(containerd)
     have runc || need+=(runc)

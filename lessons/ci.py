@@ -17,6 +17,7 @@ from django.db import connections
 from django.utils import timezone
 
 from lessons import engine, templating
+from lessons.format import solution_line
 from lessons.models import Lesson, Step
 from sandbox import lifecycle, provisioning
 from sandbox.models import Sandbox
@@ -59,13 +60,17 @@ class Transcript:
 
 
 async def run_lines(user: User, sandbox: Sandbox, lines: list[str]) -> str:
-    """Run lines in one terminal session; '' when all succeed, else what went wrong."""
+    """Run lines in one terminal session; '' when each ends as it should (succeeds, or fails
+    when marked "! "), else what went wrong."""
     session = Session(user, sandbox)
     try:
-        for line in lines:
+        for marked in lines:
+            line, must_fail = solution_line(marked)
             transcript = Transcript()
             status = await session.run_line(line, transcript)
-            if status != 0:
+            if must_fail and status == 0:
+                return f"`{line}` succeeded, but the lesson says it fails here:\n{transcript.text()}"
+            if status != 0 and not must_fail:
                 return f"`{line}` exited with {status}:\n{transcript.text()}"
     finally:
         await session.close()

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lessons import checks, templating
+from lessons.format import solution_line
 from lessons.models import Lesson, Step, StepProgress, in_language
 from sandbox import admission, k8s, lifecycle, manifests, provisioning
 from sandbox.models import Sandbox, State
@@ -229,7 +230,7 @@ def skip(user: User, lesson: Lesson, key: object, sandbox: Sandbox) -> list[str]
     progress.skipped = True
     progress.save(update_fields=["skipped"])
     ctx = context(sandbox)
-    return [templating.render(line, ctx) for line in step.solution]
+    return [templating.render(solution_line(line)[0], ctx) for line in step.solution]
 
 
 def reset_step(user: User, lesson: Lesson, key: object, sandbox: Sandbox) -> list[str]:

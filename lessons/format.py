@@ -30,6 +30,19 @@ MAX_MANIFEST = 64 * 1024
 DEFAULT_WAIT_SECONDS = 60
 
 
+# A solution line that starts with "! " must fail (exit status other than 0), as the shell's `!`
+# negates a status: lessons show failures on purpose (a short name that does not resolve across
+# namespaces), and lesson CI proves they really happen. The terminal runs the line without it.
+EXPECTED_FAILURE = "! "
+
+
+def solution_line(line: str) -> tuple[str, bool]:
+    """A solution line as the terminal runs it, and whether it must fail."""
+    if line.startswith(EXPECTED_FAILURE):
+        return line[len(EXPECTED_FAILURE) :], True
+    return line, False
+
+
 @dataclass(frozen=True)
 class Problem:
     path: Path
@@ -179,7 +192,7 @@ def load(folder: Path) -> LessonSpec:
             body[lang] = text
         for key in ("solution", "undo"):
             for n, line in enumerate(step.get(key) or []):
-                for msg in markers.line_problems(line, set(files)):
+                for msg in markers.line_problems(solution_line(line)[0], set(files)):
                     problems.append(Problem(meta_path, at("steps", index, key, n), msg))
         for n, check in enumerate(step["checks"]):
             for msg in check_problems(check):

@@ -119,3 +119,23 @@ def env_rate(name: str, default: str) -> tuple[int, float]:
     if not slash or parsed[0] < 1 or not 0 < parsed[1] < math.inf:
         raise ImproperlyConfigured(f"{name} must be COUNT/SECONDS with both above 0, e.g. 3/60; got {raw!r}")
     return parsed
+
+
+REAL_NODE_MODES = {"auto": "auto", "require": "require", "off": "off"}
+_REAL_NODE_ALIASES = {**dict.fromkeys(_TRUE, "require"), **dict.fromkeys(_FALSE, "off")}
+CLUSTERS = ("local", "local-sim", "kind")
+
+
+def real_node_mode(raw: str, cluster: str) -> str:
+    """LOCAL_REAL_NODE as one of auto/require/off; CLUSTER=local-sim (or kind) means off."""
+    if cluster not in CLUSTERS:
+        raise ImproperlyConfigured(f"CLUSTER must be one of {', '.join(CLUSTERS)}; got {cluster!r}")
+    value = raw.strip().lower()
+    mode = REAL_NODE_MODES.get(value) or _REAL_NODE_ALIASES.get(value)
+    if mode is None:
+        raise ImproperlyConfigured(f"LOCAL_REAL_NODE must be auto, require or off (or 1/0); got {raw!r}")
+    if cluster != "local":
+        if mode == "require":
+            raise ImproperlyConfigured(f"LOCAL_REAL_NODE=require needs CLUSTER=local, not {cluster!r}")
+        return "off"
+    return mode

@@ -12,7 +12,16 @@ from typing import Any
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
-from sandbox.env import database_from_url, env_bool, env_int, env_list, env_rate, env_secret, env_str
+from sandbox.env import (
+    database_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_rate,
+    env_secret,
+    env_str,
+    real_node_mode,
+)
 
 # Lets generic Django classes be subscripted at run time (ModelAdmin[Lesson]) for mypy.
 django_stubs_ext.monkeypatch()
@@ -162,10 +171,15 @@ CLUSTER_CHECKER_KUBECONFIG = Path(
 # Empty means "the kubectl built with the local control plane".
 KUBECTL = env_str("KUBECTL", "")
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)
-# A real worker node (containerd, kubelet, kube-proxy) beside kwok's fake ones in the local
-# cluster, so that Pods run real containers (sandbox/cluster/node.py). Needs root. Off until it
-# is proven in CI; with it off the local cluster is exactly the simulated one.
-LOCAL_REAL_NODE = env_bool("LOCAL_REAL_NODE", False)
+# The development cluster: "local" (built from upstream Go modules), "local-sim" (the same with
+# kwok's simulated nodes only) or "kind" (sandbox/cluster/__init__.py).
+CLUSTER = env_str("CLUSTER", "local")
+# The local cluster's real worker node (containerd, kubelet, kube-proxy beside kwok's fake nodes,
+# sandbox/cluster/node.py), so that Pods run real containers. "auto": wherever this machine can
+# run it (root, the kernel features, the packages), else the simulated nodes only, after saying
+# what is missing; "require": no cluster without it (`make test`); "off": simulated nodes only,
+# as CLUSTER=local-sim asks. 1 and 0 mean require and off.
+LOCAL_REAL_NODE = real_node_mode(env_str("LOCAL_REAL_NODE", "auto"), CLUSTER)
 
 # --- Sandboxes ----------------------------------------------------------------------------------
 SANDBOX_NAMESPACE_PREFIX = env_str("SANDBOX_NAMESPACE_PREFIX", "sbx-")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the local control plane from upstream Go modules: kube-apiserver,
 # kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes), etcd
-# (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok); with --node (or
-# LOCAL_REAL_NODE=1) also the real worker node's kubelet and kube-proxy, from the same module
-# at the same version, and CoreDNS (github.com/coredns/coredns) for the cluster's DNS.
+# (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok); and, unless --no-node (or
+# CLUSTER=local-sim, LOCAL_REAL_NODE=off), the real worker node's kubelet and kube-proxy from
+# the same module at the same version, and CoreDNS (github.com/coredns/coredns) for its DNS.
 #
 # Why not `go install k8s.io/kubernetes/cmd/...@vX`: the kubernetes go.mod points every
 # staging module at ./staging with replace lines and requires them at v0.0.0, which
@@ -29,12 +29,18 @@ if [ "${1:-}" = "--print-bin" ]; then
   exit 0
 fi
 
-with_node=0
-case "${LOCAL_REAL_NODE:-0}" in 1|true|yes|on) with_node=1 ;; esac
-[ "${1:-}" = "--node" ] && with_node=1
+# The node's programs too unless told otherwise (`manage.py cluster up` always says which).
+with_node=1
+case "${LOCAL_REAL_NODE:-auto}" in 0|false|no|off) with_node=0 ;; esac
+[ "${CLUSTER:-local}" = local ] || with_node=0
+case "${1:-}" in --node) with_node=1 ;; --no-node) with_node=0 ;; esac
 node_done() { [ "$with_node" = 0 ] || [ -f "$out/.complete-node" ]; }
-# CoreDNS is not part of the cache key: its stamp holds its version, so a bump rebuilds it alone.
-coredns_done() { [ "$with_node" = 0 ] || [ "$(cat "$out/.complete-coredns" 2>/dev/null)" = "$COREDNS_VERSION" ]; }
+# The CoreDNS plugins the cluster's Corefile uses (docker/localcluster/coredns.yaml); see build_coredns.
+COREDNS_PLUGINS=(errors health ready kubernetes forward cache loop reload loadbalance)
+# CoreDNS is not part of the cache key: its stamp holds its version and plugins, so a change
+# rebuilds it alone.
+coredns_stamp="$COREDNS_VERSION ${COREDNS_PLUGINS[*]}"
+coredns_done() { [ "$with_node" = 0 ] || [ "$(cat "$out/.complete-coredns" 2>/dev/null)" = "$coredns_stamp" ]; }
 
 if [ -f "$out/.complete" ] && node_done && coredns_done; then
   echo "localcluster: binaries already built in $bin"
@@ -81,12 +87,14 @@ for req in json.load(sys.stdin)["Require"]:
 -X k8s.io/component-base/version.gitTreeState=clean \
 -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION \
 -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-  local cmd
-  for cmd in "${cmds[@]}"; do
-    step "building $cmd $KUBE_VERSION"
-    go build -ldflags "$ldflags" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
-    mv "$bin/$cmd.tmp" "$bin/$cmd"
-  done
+  # One `go build` for every command: the packages they share compile once, and the compiler
+  # and the linker keep both cores busy across commands instead of one command at a time.
+  local cmd pkgs=() stage="$out/src/stage"
+  for cmd in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  step "building ${cmds[*]} $KUBE_VERSION"
+  mkdir -p "$stage"
+  go build -ldflags "$ldflags" -o "$stage/" "${pkgs[@]}"
+  for cmd in "${cmds[@]}"; do mv "$stage/$cmd" "$bin/$cmd"; done
 }
 
 # --- etcd ------------------------------------------------------------------------------------
@@ -111,14 +119,26 @@ build_kwok() {
 }
 
 # --- CoreDNS ---------------------------------------------------------------------------------
-# Its go.mod has no replace lines, so a plain `go install` of the module's main package works.
+# Not the module's own main package, which links every plugin CoreDNS ships (cloud DNS
+# providers and their SDKs included): a main of our own links only the plugins the cluster's
+# Corefile uses (docker/localcluster/coredns.yaml), so a cold build downloads and compiles a
+# fraction of it. The plugins' order stays CoreDNS's own (dnsserver.Directives).
 build_coredns() {
-  step "building coredns $COREDNS_VERSION"
-  rm -f "$bin/coredns"
-  GOBIN="$out/src/coredns" GOFLAGS=-trimpath go install \
-    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
-    "github.com/coredns/coredns@$COREDNS_VERSION"
-  mv "$out/src/coredns/coredns" "$bin/coredns"
+  local src="$out/src/coredns" plugin
+  rm -rf "$src"; mkdir -p "$src"; cd "$src"
+  go mod init localcluster/coredns >/dev/null 2>&1
+  go mod edit "-require=github.com/coredns/coredns@$COREDNS_VERSION"
+  {
+    echo "package main"
+    echo "import ("
+    echo '  "github.com/coredns/coredns/coremain"'
+    for plugin in "${COREDNS_PLUGINS[@]}"; do echo "  _ \"github.com/coredns/coredns/plugin/$plugin\""; done
+    echo ")"
+    echo "func main() { coremain.Run() }"
+  } >main.go
+  step "building coredns $COREDNS_VERSION (plugins: ${COREDNS_PLUGINS[*]})"
+  go build -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" -o "$bin/coredns.tmp" .
+  mv "$bin/coredns.tmp" "$bin/coredns"
 }
 
 want() { [ ! -x "$bin/$1" ]; }
@@ -139,6 +159,6 @@ rm -rf "$out/src"
 touch "$out/.complete"
 if [ "$with_node" = 1 ]; then
   touch "$out/.complete-node"
-  echo "$COREDNS_VERSION" >"$out/.complete-coredns"
+  echo "$coredns_stamp" >"$out/.complete-coredns"
 fi
 step "done; binaries in $bin ($(du -sh "$bin" | cut -f1))"

@@ -315,7 +315,7 @@ def _coredns_binary() -> Path:
 
 def _prepare_coredns(context: Path) -> None:
     if not _coredns_binary().is_file():
-        raise ImageBuildError("coredns is not built: LOCAL_REAL_NODE=1 bash docker/localcluster/build.sh builds it")
+        raise ImageBuildError("coredns is not built: bash docker/localcluster/build.sh --node builds it")
     shutil.copy2(_coredns_binary(), context / "coredns")
 
 
@@ -350,6 +350,9 @@ MARIADB_PROGRAMS = (
     Path("/usr/bin/my_print_defaults"),
     Path("/usr/bin/resolveip"),
     Path("/usr/bin/mariadb"),
+    # Not MariaDB's: the C library's name lookup tool (libc-bin), which mysql:5.7 also carries,
+    # so that a lesson can ask from inside the Pod what a Service name resolves to.
+    Path("/usr/bin/getent"),
 )
 MARIADB_SHARE = Path("/usr/share/mysql")
 

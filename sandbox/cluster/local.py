@@ -1,7 +1,8 @@
 """The local control plane: upstream etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler run as plain processes by `kwokctl --runtime binary`, with kwok playing the
-kubelet on a few fake nodes, and with LOCAL_REAL_NODE=1 a real worker node beside them
-(sandbox/cluster/node.py). Built by docker/localcluster/build.sh; nothing is downloaded."""
+kubelet on a few fake nodes, and a real worker node beside them wherever the machine can run
+one (sandbox/cluster/node.py; LOCAL_REAL_NODE, CLUSTER=local-sim). Built by
+docker/localcluster/build.sh; nothing is downloaded."""
 
 from __future__ import annotations
 
@@ -42,24 +43,28 @@ def _say(message: str) -> None:
 
 
 class LocalCluster:
-    def __init__(self) -> None:
+    def __init__(self, real_node: str = "auto") -> None:
+        """real_node: "auto" (where the machine can run it), "require" or "off"."""
         self.kubeconfig: Path = settings.CLUSTER_ADMIN_KUBECONFIG
         self.workdir = self.kubeconfig.parent / "kwok"
         # kwokctl reads its configuration once, when it creates the cluster; the stamp says
         # which configuration the existing cluster was created with.
         self.config = self.kubeconfig.parent / "kwokctl.yaml"
         self.stamp = self.kubeconfig.parent / "kwokctl.sha256"
-        self.real_node: bool = settings.LOCAL_REAL_NODE
+        self.mode = real_node
+        # Decided by `up` for "auto"; before that, whether a real node is asked for at all.
+        self.real_node = real_node != "off"
 
     # --- commands -------------------------------------------------------------------------
     def up(self) -> None:
         started = time.monotonic()
+        self.real_node = self._decide_real_node()
         self._build()
         if self.real_node:
             # Before the control plane is (re)created with the real node's options.
-            missing = self.node().preflight()
+            missing = self.node().binaries_lack()
             if missing:
-                raise RuntimeError("LOCAL_REAL_NODE=1 but this machine lacks: " + "; ".join(missing))
+                raise RuntimeError("the real node's programs are missing: " + "; ".join(missing))
         config = self._render_config()
         if self.real_node:
             # The API server binds the node's address: it must exist before the API server starts.
@@ -86,7 +91,7 @@ class LocalCluster:
             self.node().up()
             self._cluster_dns()
         elif (self.kubeconfig.parent / "node").exists():
-            _say("LOCAL_REAL_NODE is off: removing the real node")
+            _say("no real node asked for: removing the one that ran")
             self.node().down()
         self._kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
         # The controllers are up once the ServiceAccount controller has made `default`.
@@ -111,7 +116,7 @@ class LocalCluster:
             return 1
         self._kubectl("version")
         self._kubectl("get", "nodes", "-o", "wide")
-        if self.real_node or (self.kubeconfig.parent / "node").exists():
+        if self.mode == "require" or (self.kubeconfig.parent / "node").exists():
             # The system Pods (CoreDNS) that run on it.
             self._kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
             states = self.node().status()
@@ -123,8 +128,26 @@ class LocalCluster:
         return 0
 
     # --- steps ----------------------------------------------------------------------------
+    def _decide_real_node(self) -> bool:
+        if self.mode == "off":
+            return False
+        from sandbox.cluster.node import machine_lacks
+
+        missing = machine_lacks()
+        if not missing:
+            return True
+        lacks = "; ".join(missing)
+        if self.mode == "require":
+            raise RuntimeError(
+                f"the real node is required (LOCAL_REAL_NODE=require; `make test` asks for it) but this machine "
+                f"lacks: {lacks}"
+            )
+        _say(f"starting the simulated nodes only: a real node needs what this machine lacks: {lacks}")
+        _say("(CLUSTER=local-sim asks for the simulated nodes on purpose, without this message)")
+        return False
+
     def _build(self) -> None:
-        node = ["--node"] if self.real_node else []
+        node = ["--node"] if self.real_node else ["--no-node"]
         subprocess.run(["bash", str(LOCALCLUSTER_DIR / "build.sh"), *node], check=True)
 
     def _create(self) -> None:

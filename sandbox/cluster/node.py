@@ -1,13 +1,15 @@
 """The local cluster's real worker node: a private containerd, the kubelet and kube-proxy.
 
-Started by `manage.py cluster up` after the control plane when LOCAL_REAL_NODE=1, so that Pods
-run real containers (runc, a CNI bridge network) beside kwok's fake nodes. Everything lives in
-.cluster/node/ (see nodeconfig.py); hoststate.py records and undoes what the programs change on
-the machine. Needs root.
+Started by `manage.py cluster up` after the control plane wherever the machine can run it
+(LOCAL_REAL_NODE, sandbox/cluster/local.py), so that Pods run real containers (runc, a CNI
+bridge network) beside kwok's fake nodes. Everything lives in .cluster/node/ (see
+nodeconfig.py); hoststate.py records and undoes what the programs change on the machine.
+Needs root.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -47,8 +49,51 @@ HOST_PROGRAMS = {
 }
 
 
+# What the node's Pods need from the kernel, each with a read-only way to tell: overlay image
+# layers and the bridge network (veth is checked by using it: this kernel builds it in without
+# a trace in /sys/module).
+KERNEL_FEATURES = {
+    "overlay": ("/sys/module/overlay", "overlay"),
+    "bridge": ("/sys/module/bridge", "bridge"),
+}
+
+
 def _say(message: str) -> None:
     print(f"cluster: node: {message}", flush=True)
+
+
+def machine_lacks() -> list[str]:
+    """What this machine lacks to run the real node (besides the binaries we build), in words a
+    person can act on. Empty: the node can run here."""
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root (the node mounts, creates network devices and cgroups; run as root)")
+    for program, package in HOST_PROGRAMS.items():
+        if not shutil.which(program):
+            missing.append(f"{program} (Debian package {package}; docker/system-deps.sh installs it)")
+    if not images.BUSYBOX.is_file():
+        missing.append("/bin/busybox for the busybox image (Debian package busybox-static)")
+    if not Path("/usr/lib/cni/bridge").is_file():
+        missing.append("the CNI plugins in /usr/lib/cni (Debian package containernetworking-plugins)")
+    if not hoststate.cgroup_hierarchies(v1_only=True):
+        missing.append("cgroup v1 hierarchies under /sys/fs/cgroup")
+    missing += [f"the kernel's {feature} support" for feature in KERNEL_FEATURES if not kernel_has(feature)]
+    return missing
+
+
+def kernel_has(feature: str) -> bool:
+    """Loaded, built in, or available to load; nothing is loaded here."""
+    sysfs, module = KERNEL_FEATURES[feature]
+    if Path(sysfs).exists():
+        return True
+    if feature == "overlay" and "overlay" in Path("/proc/filesystems").read_text():
+        return True
+    release = os.uname().release
+    for listing in ("modules.builtin", "modules.dep"):
+        with contextlib.suppress(OSError):
+            if f"/{module}.ko" in Path("/lib/modules", release, listing).read_text():
+                return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -74,22 +119,14 @@ class RealNode:
     # --- commands ---------------------------------------------------------------------------
     def preflight(self) -> list[str]:
         """What this machine lacks to run the node, in words a person can act on."""
-        missing = []
-        if os.geteuid() != 0:
-            missing.append("root (the node mounts, creates network devices and cgroups)")
-        for program, package in HOST_PROGRAMS.items():
-            if not shutil.which(program):
-                missing.append(f"{program} (Debian package {package}; docker/system-deps.sh installs it)")
-        if not images.BUSYBOX.is_file():
-            missing.append("/bin/busybox for the busybox image (Debian package busybox-static)")
-        if not Path("/usr/lib/cni/bridge").is_file():
-            missing.append("the CNI plugins in /usr/lib/cni (Debian package containernetworking-plugins)")
-        for binary in ("kubelet", "kube-proxy", "coredns"):
-            if not (localcluster_bin() / binary).is_file():
-                missing.append(f"{binary} (LOCAL_REAL_NODE=1 bash docker/localcluster/build.sh builds it)")
-        if not hoststate.cgroup_hierarchies(v1_only=True):
-            missing.append("cgroup v1 hierarchies under /sys/fs/cgroup")
-        return missing
+        return machine_lacks() + self.binaries_lack()
+
+    def binaries_lack(self) -> list[str]:
+        return [
+            f"{binary} (bash docker/localcluster/build.sh --node builds it)"
+            for binary in ("kubelet", "kube-proxy", "coredns")
+            if not (localcluster_bin() / binary).is_file()
+        ]
 
     def up(self) -> None:
         started = time.monotonic()

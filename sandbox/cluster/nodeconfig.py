@@ -262,7 +262,7 @@ def apiserver_options() -> str:
     when it runs: a fixed API server port, and a serving certificate valid for the addresses Pods
     use (kwokctl's one certificate already names kubernetes.default.svc and the like)."""
     return f"""\
-  # The real node (LOCAL_REAL_NODE=1, sandbox/cluster/node.py).
+  # The real node (sandbox/cluster/node.py).
   kubeApiserverPort: {APISERVER_PORT}
   kubeApiserverCertSANs: ["{KUBERNETES_SERVICE_IP}", "{NODE_IP}"]
 """
@@ -272,7 +272,7 @@ def apiserver_patches(pki: Path) -> str:
     """kwokctl componentsPatches that let the API server reach a real kubelet and keep kwok off
     the real node; rendered into docker/localcluster/kwokctl.yaml only when the node runs."""
     return f"""\
-  # The real node (LOCAL_REAL_NODE=1, sandbox/cluster/node.py).
+  # The real node (sandbox/cluster/node.py).
   - name: kube-apiserver
     extraArgs:
       - key: enable-admission-plugins

@@ -34,7 +34,7 @@ from django.utils.translation import gettext as _
 
 from sandbox import credentials, lifecycle
 from sandbox.models import Sandbox
-from sandbox.terminal import ceiling, forward_target, policy, process, workspace
+from sandbox.terminal import ceiling, edit, forward_target, policy, process, workspace
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.forward import link as forward_link
 from sandbox.terminal.models import CommandAudit
@@ -361,7 +361,8 @@ class Session:
         target = "-".join(step.call.edit_target).replace("/", "-").lower()
         name = ("edit-" + "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in target))[:59] + ".yaml"
         try:
-            await sync_to_async(workspace.save)(self.sandbox, name, stdout.decode(errors="replace"))
+            text = edit.editable(stdout.decode(errors="replace"), name)
+            await sync_to_async(workspace.save)(self.sandbox, name, text)
         except Denied as exc:
             await out.write(f"{RED}{exc.message}{RESET}\r\n".encode())
             return 1

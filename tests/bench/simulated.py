@@ -1,6 +1,6 @@
 """Where the benchmarks' crowds of Pods go: kwok's fake nodes, never the real node.
 
-With LOCAL_REAL_NODE=1 the fake nodes carry a NoSchedule taint (sandbox/cluster/local.py), so
+With the real node the fake nodes carry a NoSchedule taint (sandbox/cluster/local.py), so
 a Pod lands there only if it tolerates it; the node selector keeps the hundreds of simulated
 Pods off the real node (whose images they would not find, and whose memory they would fill).
 Without the real node the fake nodes are the only ones and the taint is absent: the same spec

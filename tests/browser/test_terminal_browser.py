@@ -14,7 +14,10 @@ from tests.browser.conftest import login
 
 pytestmark = pytest.mark.browser
 
-POD = "apiVersion: v1\nkind: Pod\nmetadata: {name: petclinic}\nspec: {containers: [{name: app, image: mysql:5.7}]}\n"
+POD = (
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: petclinic}\n"
+    "spec: {containers: [{name: app, image: spring2go/spring-petclinic:1.0.0.RELEASE}]}\n"
+)
 
 
 def test_it_runs_kubectl_in_the_browser_terminal(
@@ -48,6 +51,10 @@ def test_it_runs_kubectl_in_the_browser_terminal(
 
     page.keyboard.press("ArrowUp")  # history: the refused line comes back for editing
     page.keyboard.press("Control+u")
+    # The container really starts on the node: wait for it as a student would.
+    page.keyboard.type("kubectl wait --for=condition=Ready pod/petclinic --timeout=60s")
+    page.keyboard.press("Enter")
+    rows.get_by_text("pod/petclinic condition met").wait_for(timeout=70000)
     page.keyboard.type("kubectl get pods")
     page.keyboard.press("Enter")
     page.wait_for_function(

@@ -64,6 +64,20 @@ def kubectl_json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(scope="module")
+def real_node(admin_kubeconfig: str) -> None:
+    """The real worker node is there and Ready: `make test` requires it (LOCAL_REAL_NODE=require),
+    so a cluster without it fails the tests that need it instead of skipping them."""
+    from sandbox.cluster.nodeconfig import NODE_NAME
+
+    node = run_kubectl(admin_kubeconfig, "get", "node", NODE_NAME, "-o", "json", check=False)
+    if node.returncode != 0:
+        pytest.fail(f"node {NODE_NAME} is missing: run `make cluster` on a machine that can run it\n{node.stderr}")
+    conditions = json.loads(node.stdout)["status"].get("conditions", [])
+    if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+        pytest.fail(f"node {NODE_NAME} is not Ready: run `make cluster`")
+
+
 @pytest.fixture
 def namespace(kubectl: Kubectl) -> Iterator[str]:
     """A fresh namespace per test, removed afterwards (without waiting for finalizers)."""

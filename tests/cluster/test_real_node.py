@@ -1,7 +1,8 @@
-"""The local cluster's real worker node (LOCAL_REAL_NODE=1): real containers, logs and exec,
-memory limits, Pod Security, the kubelet's authentication, and a machine left as it was found.
+"""The local cluster's real worker node: real containers, logs and exec, memory limits, Pod
+Security, the kubelet's authentication, and a machine left as it was found.
 
-Run only when the real node is asked for; then a missing node fails every test here."""
+`make test` requires the real node (LOCAL_REAL_NODE=require): a missing node fails every test
+here, it is never a skip."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from sandbox.cluster.nodeconfig import NODE_IP, NODE_NAME
 from tests.cluster.conftest import Kubectl, kubectl_json, run_kubectl
 
-pytestmark = pytest.mark.skipif(not settings.LOCAL_REAL_NODE, reason="LOCAL_REAL_NODE=0: no real node asked for")
+pytestmark = pytest.mark.usefixtures("real_node")
 
 # busybox is built locally (sandbox/cluster/images.py); a tag other than latest is never pulled.
 BUSYBOX = "busybox:1.35"
@@ -41,16 +41,6 @@ spec:
       command: ["sh", "-c", {json.dumps(command)}]
       resources: {{limits: {{memory: {memory}, cpu: 100m}}}}
 {container}{spec}"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def real_node(admin_kubeconfig: str) -> None:
-    node = run_kubectl(admin_kubeconfig, "get", "node", NODE_NAME, "-o", "json", check=False)
-    if node.returncode != 0:
-        pytest.fail(f"LOCAL_REAL_NODE=1 but node {NODE_NAME} is missing: run `make cluster`\n{node.stderr}")
-    conditions = json.loads(node.stdout)["status"].get("conditions", [])
-    if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-        pytest.fail(f"node {NODE_NAME} is not Ready: run `make cluster`")
 
 
 def test_it_runs_a_busybox_pod_whose_logs_and_exec_are_real(kubectl: Kubectl, namespace: str) -> None:

@@ -1,6 +1,6 @@
 """Pods on the real node reach the API server at the `kubernetes` Service (10.96.0.1), and its
 certificate verifies against the CA the Pod gets in its ServiceAccount volume, for the names and
-the address in-cluster clients use (LOCAL_REAL_NODE=1).
+the address in-cluster clients use.
 
 busybox has no TLS client that verifies certificates, so the Pod carries the bytes (`nc` to the
 Service address, through `kubectl exec -i`) and the handshake is made here, end to end through
@@ -18,10 +18,9 @@ import pytest
 from sandbox.cluster.nodeconfig import KUBERNETES_SERVICE_IP
 from sandbox.cluster.tools import kubectl as kubectl_binary
 from tests.cluster.conftest import Kubectl
-from tests.cluster.test_real_node import pod, real_node  # noqa: F401  # the autouse node check
-from tests.cluster.test_real_node import pytestmark as real_node_only
+from tests.cluster.test_real_node import pod
 
-pytestmark = real_node_only  # skipped, with the reason, when LOCAL_REAL_NODE=0
+pytestmark = pytest.mark.usefixtures("real_node")  # a missing node fails, never skips
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 

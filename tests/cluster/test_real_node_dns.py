@@ -1,4 +1,4 @@
-"""Cluster DNS on the real node (LOCAL_REAL_NODE=1): CoreDNS in kube-system behind the kube-dns
+"""Cluster DNS on the real node: CoreDNS in kube-system behind the kube-dns
 Service answers a Pod as on kind — short names within the Pod's namespace, full names across
 namespaces, and a short name of another namespace's Service fails.
 
@@ -16,10 +16,9 @@ import pytest
 
 from sandbox.cluster.nodeconfig import CLUSTER_DNS, KUBERNETES_SERVICE_IP
 from tests.cluster.conftest import Kubectl, kubectl_json
-from tests.cluster.test_real_node import pod, real_node  # noqa: F401  # the autouse node check
-from tests.cluster.test_real_node import pytestmark as real_node_only
+from tests.cluster.test_real_node import pod
 
-pytestmark = real_node_only  # skipped, with the reason, when LOCAL_REAL_NODE=0
+pytestmark = pytest.mark.usefixtures("real_node")  # a missing node fails, never skips
 
 
 def resolve(kubectl: Kubectl, namespace: str, name: str) -> str | None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
@@ -165,6 +166,13 @@ def test_it_opens_kubectl_edit_in_the_browser_editor(make_sandbox: MakeSandbox) 
             events.append(message)
         assert message["status"] == 0
         content = await sync_to_async(lambda: workspace.files(sandbox)["edit-deployment-web.yaml"])()
+        edited = yaml.safe_load(content)
+        assert "resourceVersion" not in edited["metadata"]
+        assert "status" not in edited
+        # The object changes while the student edits (as a controller's status update would):
+        # applying the file still works, as `kubectl edit` itself would have.
+        _, status = await run(communicator, "kubectl label deployment web edited-meanwhile=yes")
+        assert status == 0
         await sync_to_async(workspace.save)(
             sandbox, "edit-deployment-web.yaml", content.replace("replicas: 1", "replicas: 2", 1)
         )

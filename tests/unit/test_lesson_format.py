@@ -181,3 +181,14 @@ def test_markdown_is_rendered_without_raw_html() -> None:
     assert 'data-open-file="web.yaml"' in html
     assert 'href="javascript' not in html
     assert 'href="https://kubernetes.io" target="_blank" rel="noopener"' in html
+
+
+def test_a_solution_line_marked_to_fail_is_checked_and_run_without_its_mark() -> None:
+    from lessons.format import solution_line
+
+    assert solution_line("! kubectl rollout status deployment/web --timeout=5s") == (
+        "kubectl rollout status deployment/web --timeout=5s",
+        True,
+    )
+    assert solution_line("kubectl get pods") == ("kubectl get pods", False)
+    assert solution_line("!kubectl get pods") == ("!kubectl get pods", False)  # only "! " marks it

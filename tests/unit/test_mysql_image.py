@@ -2,7 +2,8 @@
 unpacked and its entrypoint started in a chroot on this host, the server on a loopback port.
 
 Needs root (chroot, a /dev/null node) and Debian's mariadb-server-core, mariadb-client-core and
-busybox-static (docker/system-deps.sh for `make test` and LOCAL_REAL_NODE=1); skipped, with the reason, without."""
+busybox-static (docker/system-deps.sh installs them for `make test` and the real node); skipped,
+with the reason, without."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ OCI archive the local node imports, read back as data.
 
 The program is built with the same code that builds the image (sandbox/cluster/images.py). The
 database case runs a real MariaDB server from Debian's packages when they are installed
-(docker/system-deps.sh with LOCAL_REAL_NODE=1)."""
+(docker/system-deps.sh installs it for the real node)."""
 
 from __future__ import annotations
 

@@ -10,13 +10,15 @@ from sandbox.cluster import backend
 
 
 class Command(BaseCommand):
-    help = "Start, stop or inspect the development cluster. CLUSTER=kind selects kind."
+    help = (
+        "Start, stop or inspect the development cluster. CLUSTER=local-sim: simulated nodes only; CLUSTER=kind: kind."
+    )
     requires_system_checks: list[str] = []  # `up` is what makes the kubeconfig check pass
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["up", "down", "status"])
         parser.add_argument(
-            "--backend", dest="backend_name", choices=["local", "kind"], help="default: $CLUSTER or local"
+            "--backend", dest="backend_name", choices=["local", "local-sim", "kind"], help="default: $CLUSTER or local"
         )
 
     def handle(self, *args: Any, action: str, backend_name: str | None = None, **options: Any) -> None:
