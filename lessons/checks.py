@@ -31,6 +31,7 @@ class World(Protocol):
 
     def objects(self, kind: str, namespace: str) -> list[Raw]: ...
     def ran_lines(self) -> list[str]: ...
+    def fetch(self, kind: str, name: str, port: int, path: str, namespace: str) -> tuple[int, str]: ...
 
 
 @dataclass(frozen=True)
@@ -430,6 +431,25 @@ def check_ran(body: Raw, namespace: str, world: World) -> Result:
     return fail(_("Run the command of this step in the terminal (it has not run successfully yet)."))
 
 
+def check_http(body: Raw, namespace: str, world: World) -> Result:
+    kind, name = ("Service", body["service"]) if "service" in body else ("Pod", body["pod"])
+    path = body.get("path", "/")
+    status, text = world.fetch(kind, name, body["port"], path, namespace)
+    where = f"{kind} {name}:{body['port']}{path}"
+    wanted = body.get("status", 200)
+    if status != wanted:
+        return fail(
+            _("A request to %(where)s answered %(status)s, not %(wanted)s: %(text)s")
+            % {"where": where, "status": status or _("nothing"), "wanted": wanted, "text": " ".join(text.split())[:160]}
+        )
+    if "contains" in body and body["contains"] not in text:
+        return fail(
+            _("%(where)s answers, but its page does not show %(wanted)s yet.")
+            % {"where": where, "wanted": body["contains"]}
+        )
+    return PASS
+
+
 CHECKS: dict[str, Callable[[Raw, str, World], Result]] = {
     "exists": check_exists,
     "absent": check_absent,
@@ -441,6 +461,7 @@ CHECKS: dict[str, Callable[[Raw, str, World], Result]] = {
     "event": check_event,
     "self_healed": check_self_healed,
     "history": check_history,
+    "http": check_http,
     "ran": check_ran,
 }
 
@@ -452,6 +473,7 @@ READS: dict[str, tuple[str, ...]] = {
     "event": ("Event",),
     "self_healed": ("Deployment", "ReplicaSet", "Event", "Pod"),
     "history": ("Deployment", "ReplicaSet"),
+    "http": (),
     "ran": (),
 }
 

@@ -44,6 +44,7 @@ class ClusterWorld:
     # lesson, or before the lesson was started again, does not complete a step.
     since: datetime | None = None
     cache: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    fetched: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -59,6 +60,18 @@ class ClusterWorld:
             with k8s.as_checker():
                 self.cache[key], _ = k8s.list_raw(kind, field_selector=f"metadata.namespace={namespace}")
         return self.cache[key]
+
+    def fetch(self, kind: str, name: str, port: int, path: str, namespace: str) -> tuple[int, str]:
+        """GET through the API server's proxy, with the prober's identity (GET on services/proxy
+        and pods/proxy, nothing else); once per evaluation, like the lists."""
+        key = (f"{kind}/{name}:{port}{path}", namespace)
+        if key not in self.fetched:
+            try:
+                with k8s.as_prober():
+                    self.fetched[key] = k8s.proxy_get(kind, namespace, name, port, path)
+            except FileNotFoundError as exc:  # no prober kubeconfig: the install has not run
+                self.fetched[key] = (0, str(exc))
+        return self.fetched[key]
 
     def ran_lines(self) -> list[str]:
         rows = CommandAudit.objects.filter(sandbox=self.sandbox, outcome=CommandAudit.Outcome.RAN, exit_status=0)

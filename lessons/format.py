@@ -302,6 +302,8 @@ def check_problems(check: dict[str, Any]) -> list[str]:
         problems.append("a count check needs exactly one of equals, at_least")
     if kind == "self_healed" and ("replicaset" in body) == ("deployment" in body):
         problems.append("self_healed needs exactly one of replicaset, deployment")
+    if kind == "http" and ("service" in body) == ("pod" in body):
+        problems.append("an http check names exactly one of service, pod")
     if kind in ("exists", "absent") and "name" in body and "selector" in body:
         problems.append(f"{kind} takes a name or a selector, not both")
     for pattern in (body.get("matches"),):
@@ -338,6 +340,7 @@ CHECK_KINDS = (
     "event",
     "self_healed",
     "history",
+    "http",
     "ran",
 )
 

@@ -1,7 +1,8 @@
 """One-time setup of a cluster for the platform, run with a cluster admin's kubeconfig: the
 objects every sandbox shares, the operator identity the platform provisions with, and the
-read-only checker identity the live view reads with. Idempotent: running it again brings the
-shared objects up to date and rewrites the two kubeconfigs."""
+read-only checker identity the live view reads with, and the prober lesson checks fetch pages
+with. Idempotent: running it again brings the shared objects up to date and rewrites the
+kubeconfigs."""
 
 from __future__ import annotations
 
@@ -16,14 +17,21 @@ from sandbox.credentials import render_kubeconfig
 
 
 def install(timeout: float = 90.0) -> Path:
-    """Create the shared objects, the operator and the checker; write their kubeconfigs to
-    settings.CLUSTER_KUBECONFIG and CLUSTER_CHECKER_KUBECONFIG. Returns the operator's path."""
+    """Create the shared objects, the operator, the checker and the prober; write their
+    kubeconfigs to settings.CLUSTER_KUBECONFIG, CLUSTER_CHECKER_KUBECONFIG and
+    CLUSTER_PROBER_KUBECONFIG. Returns the operator's path."""
     with k8s.as_admin():
-        for manifest in [*provisioning.shared_objects(), *manifests.operator_objects(), *manifests.checker_objects()]:
+        for manifest in [
+            *provisioning.shared_objects(),
+            *manifests.operator_objects(),
+            *manifests.checker_objects(),
+            *manifests.prober_objects(),
+        ]:
             k8s.apply(manifest)
         for secret, path in (
             (manifests.OPERATOR_TOKEN, settings.CLUSTER_KUBECONFIG),
             (manifests.CHECKER_TOKEN, settings.CLUSTER_CHECKER_KUBECONFIG),
+            (manifests.PROBER_TOKEN, settings.CLUSTER_PROBER_KUBECONFIG),
         ):
             write_private(path, render_kubeconfig(_wait_for_token(secret, timeout), manifests.OPERATOR_NAMESPACE))
     k8s.reset_clients()

@@ -2,11 +2,13 @@
 or calls the small operations below, which take and return plain dicts and strings.
 
 The platform reaches the cluster only through a kubeconfig, so the same code serves the local
-control plane, kind and a remote cluster. Three identities, one kubeconfig each:
+control plane, kind and a remote cluster. Four identities, one kubeconfig each:
 settings.CLUSTER_KUBECONFIG, the operator (provisioning; the default);
 settings.CLUSTER_CHECKER_KUBECONFIG, the read-only checker (live view, lesson checks), inside
-`as_checker()`; settings.CLUSTER_ADMIN_KUBECONFIG, a cluster admin, inside `as_admin()`, only
-for the one-time install of the operator, the checker and the shared objects.
+`as_checker()`; settings.CLUSTER_PROBER_KUBECONFIG, GET through the API server's proxy only
+(lesson checks' HTTP requests), inside `as_prober()`; settings.CLUSTER_ADMIN_KUBECONFIG, a
+cluster admin, inside `as_admin()`, only for the one-time install of the operator, the checker,
+the prober and the shared objects.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from django.conf import settings
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -32,6 +35,7 @@ __all__ = [
     "apps",
     "as_admin",
     "as_checker",
+    "as_prober",
     "connection",
     "core",
     "create",
@@ -44,6 +48,7 @@ __all__ = [
     "list_objects",
     "list_raw",
     "patch_namespace",
+    "proxy_get",
     "rbac",
     "read_secret",
     "request_count",
@@ -98,6 +103,11 @@ def as_admin() -> AbstractContextManager[None]:
 def as_checker() -> AbstractContextManager[None]:
     """Use the read-only checker's kubeconfig inside this block (live view, lesson checks)."""
     return _as("CLUSTER_CHECKER_KUBECONFIG")
+
+
+def as_prober() -> AbstractContextManager[None]:
+    """Use the prober's kubeconfig inside this block (GET through the API server's proxy only)."""
+    return _as("CLUSTER_PROBER_KUBECONFIG")
 
 
 def reset_clients() -> None:
@@ -477,3 +487,28 @@ def forward_request(
     if error and not answer:
         raise ConnectionError(error)
     return answer[:limit]
+
+
+def proxy_get(
+    kind: str, namespace: str, name: str, port: int, path: str, *, limit: int = 256 * 1024
+) -> tuple[int, str]:
+    """GET `path` from a Service's or Pod's port through the API server's proxy: (HTTP status,
+    the first `limit` bytes of the body as text). The proxy's own failures (no endpoints, a
+    refused connection) come back as their status (503, 502...) with the server's message."""
+    connect = {
+        "Service": core().connect_get_namespaced_service_proxy_with_path,
+        "Pod": core().connect_get_namespaced_pod_proxy_with_path,
+    }[kind]
+    try:
+        response = connect(
+            f"{name}:{port}", namespace, path.lstrip("/"), _preload_content=False, _request_timeout=(_timeout(), 10)
+        )
+    except ApiException as exc:
+        return int(exc.status or 0), str(exc.body or exc.reason or "")[:limit]
+    except urllib3.exceptions.HTTPError as exc:  # the API server itself did not answer in time
+        return 0, str(exc)[:limit]
+    try:
+        body = response.read(limit)
+    finally:
+        response.release_conn()
+    return int(response.status), body.decode(errors="replace")

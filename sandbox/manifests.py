@@ -534,6 +534,18 @@ def checker_objects() -> list[Manifest]:
     return platform_identity(CHECKER_SA, CHECKER_TOKEN, rules)
 
 
+PROBER_SA = "sandbox-prober"
+PROBER_TOKEN = "sandbox-prober-token"  # noqa: S105  (an object name, not a secret)
+
+
+def prober_objects() -> list[Manifest]:
+    """The identity lesson checks make HTTP requests with (`http` checks): GET through the API
+    server's proxy to a Service or a Pod, and nothing else: it cannot read an object, list a
+    namespace or send anything but GET."""
+    rules = [{"apiGroups": [""], "resources": ["services/proxy", "pods/proxy"], "verbs": ["get"]}]
+    return platform_identity(PROBER_SA, PROBER_TOKEN, rules)
+
+
 def operator_objects() -> list[Manifest]:
     """The ServiceAccount that provisions sandboxes, with a ClusterRole limited to what
     provisioning, reset and destroy do. It is not cluster-admin: it can bind only the three

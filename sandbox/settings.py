@@ -168,6 +168,9 @@ CLUSTER_ADMIN_KUBECONFIG = Path(env_str("CLUSTER_ADMIN_KUBECONFIG", str(BASE_DIR
 CLUSTER_CHECKER_KUBECONFIG = Path(
     env_str("CLUSTER_CHECKER_KUBECONFIG", str(BASE_DIR / ".cluster" / "checker.kubeconfig"))
 )
+# The prober's kubeconfig (lesson checks' HTTP requests through the API server's proxy), also
+# written by the install.
+CLUSTER_PROBER_KUBECONFIG = Path(env_str("CLUSTER_PROBER_KUBECONFIG", str(BASE_DIR / ".cluster" / "prober.kubeconfig")))
 # Empty means "the kubectl built with the local control plane".
 KUBECTL = env_str("KUBECTL", "")
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)

@@ -19,6 +19,7 @@ class DataWorld:
 
     items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    pages: dict[str, tuple[int, str]] = field(default_factory=dict)
     namespace: str = NS
     namespaces: list[str] = field(default_factory=lambda: [NS, f"{NS}-db"])
 
@@ -27,6 +28,11 @@ class DataWorld:
 
     def ran_lines(self) -> list[str]:
         return self.lines
+
+    def fetch(self, kind: str, name: str, port: int, path: str, namespace: str) -> tuple[int, str]:
+        return self.pages.get(
+            f"{namespace}/{kind}/{name}:{port}{path}", (503, 'no endpoints available for service "x"')
+        )
 
 
 def pod(
@@ -307,3 +313,22 @@ def test_a_slow_regular_expression_fails_the_check_instead_of_holding_the_server
         "the regular expression '^(a|aa)+$' can take exponential time (nested repetition); simplify it"
     ]
     assert format.regex_problems(r"^kubectl\s+get\s+nodes") == []
+
+
+def test_http_checks_what_the_application_serves() -> None:
+    world = DataWorld(pages={f"{NS}/Service/web:8080/": (200, "<h1>Spring PetClinic 1.0.1.RELEASE</h1>")})
+    assert run({"http": {"service": "web", "port": 8080, "contains": "1.0.1.RELEASE"}}, world).ok
+    old = run({"http": {"service": "web", "port": 8080, "contains": "1.0.0.RELEASE"}}, world)
+    assert not old.ok
+    assert old.message == "Service web:8080/ answers, but its page does not show 1.0.0.RELEASE yet."
+    down = run({"http": {"pod": "web", "port": 8080, "path": "/health"}}, world)
+    assert not down.ok
+    assert down.message.startswith("A request to Pod web:8080/health answered 503, not 200: no endpoints")
+    world.pages[f"{NS}/Pod/web:8080/health"] = (500, "DOWN")
+    assert run({"http": {"pod": "web", "port": 8080, "path": "/health", "status": 500}}, world).ok
+
+
+def test_an_http_check_names_a_service_or_a_pod() -> None:
+    assert format.check_problems({"http": {"port": 80}}) == ["an http check names exactly one of service, pod"]
+    assert format.check_problems({"http": {"service": "a", "pod": "b", "port": 80}})
+    assert format.check_problems({"http": {"service": "a", "port": 80, "path": "/"}}) == []
