@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lessons import ci, format, loader
+from lessons import ci, format, images, loader
 from lessons.models import Lesson
 
 
@@ -30,6 +30,8 @@ class Command(BaseCommand):
         if action == "validate":
             lessons, problems = format.load_all(settings.LESSONS_DIR)
             self._problems(problems)
+            for warning in images.warnings(lessons, local_image_names()):
+                self.stderr.write(f"warning: {warning}")
             steps = sum(len(lesson.steps) for lesson in lessons)
             self.stdout.write(f"{len(lessons)} lessons, {steps} steps: valid")
             return
@@ -73,3 +75,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{lessons.count()} lessons in {total:.1f}s")
         if failed:
             raise CommandError(f"lessons that cannot be completed: {', '.join(failed)}")
+
+
+def local_image_names() -> set[str]:
+    """The images the local real node has: those sandbox/cluster/images.py builds."""
+    from sandbox.cluster.images import IMAGES
+
+    return {name for image in IMAGES for name in image.names}
