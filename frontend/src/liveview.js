@@ -61,15 +61,19 @@ export class LiveView {
   of(kind) { return [...this.objects.values()].filter((o) => o.kind === kind); }
 
   podChip(pod) {
-    const state = pod.deleting ? "terminating" : pod.ready ? "ready" : (pod.phase || "pending").toLowerCase();
+    const state = pod.deleting ? "terminating" : pod.problem ? "problem" : pod.ready ? "ready" :
+      (pod.phase || "pending").toLowerCase();
     const chip = el("span", `pod pod-${state}`, pod.name);
+    // ErrImagePull, CrashLoopBackOff, OOMKilled...: said on the chip, as kubectl's STATUS column does.
+    if (pod.problem) chip.append(el("span", "pod-problem-reason", ` ${pod.problem}`));
     const key = this.key(pod);
     if (!this.animated.has(key) && Date.now() - (this.firstSeen.get(key) || 0) < RECENT_MS) {
       chip.classList.add("appear");
       this.animated.add(key);
     }
     chip.title = `${pod.phase}${pod.ready ? ", ready" : ""} · ${pod.images.join(", ")}` +
-      (pod.ip ? ` · ${pod.ip}` : "") + (pod.restarts ? ` · ${this.labels.restarts} ${pod.restarts}` : "");
+      (pod.ip ? ` · ${pod.ip}` : "") + (pod.restarts ? ` · ${this.labels.restarts} ${pod.restarts}` : "") +
+      (pod.problem ? ` · ${pod.problem}: ${pod.problemMessage || ""}` : "");
     chip.dataset.name = pod.name;
     chip.dataset.state = state;
     return chip;

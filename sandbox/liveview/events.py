@@ -22,6 +22,26 @@ def _images(spec: Raw) -> list[str]:
     return [c.get("image", "") for c in spec.get("containers") or []]
 
 
+# A container waiting for these is on its way; any other waiting reason is a problem to show.
+STARTING = {"ContainerCreating", "PodInitializing"}
+
+
+def _problem(statuses: list[Raw]) -> tuple[str, str] | None:
+    """Why a container does not run, as kubectl's STATUS column says it (ErrImagePull,
+    ImagePullBackOff, CrashLoopBackOff, OOMKilled...), with the runtime's message."""
+    for container in statuses:
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") and waiting["reason"] not in STARTING:
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            message = waiting.get("message") or last.get("message") or last.get("reason") or ""
+            return waiting["reason"], message[:300]
+        terminated = state.get("terminated") or {}
+        if terminated.get("reason") not in (None, "Completed"):
+            return terminated["reason"], (terminated.get("message") or "")[:300]
+    return None
+
+
 def _revision(meta: Raw) -> str | None:
     return (meta.get("annotations") or {}).get("deployment.kubernetes.io/revision")
 
@@ -51,7 +71,12 @@ def compact(kind: str, obj: Raw) -> Raw:
             "images": _images(spec),
             "node": spec.get("nodeName"),
             "ip": status.get("podIP"),
+            "problem": None,
+            "problemMessage": "",
         }
+        problem = _problem(statuses)
+        if problem and not out["deleting"]:
+            out["problem"], out["problemMessage"] = problem
     elif kind in ("Deployment", "ReplicaSet"):
         template = (spec.get("template") or {}).get("spec") or {}
         out |= {

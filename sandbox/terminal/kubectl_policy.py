@@ -57,6 +57,8 @@ CHILDREN: dict[str, set[str] | None] = {
     "options": None,
     "edit": None,
     "port-forward": None,
+    # Runs the diff program the terminal names (sandbox/terminal/process.py), never one of the student's.
+    "diff": None,
     "create": {
         "deployment",
         "service",
@@ -90,7 +92,6 @@ REFUSED_SUBCOMMANDS = {
     "cp": "kubectl cp copies files to or from the server; it is not available here",
     "plugin": "kubectl plugins are not available here",
     "kustomize": "kustomize can read files outside the workspace; it is not available here",
-    "diff": "kubectl diff runs a diff program on the server; use `kubectl apply --dry-run=server -f FILE`",
     "debug": "kubectl debug is not part of the lessons",
     "alpha": "alpha commands are not available here",
     "certificate": "certificates are managed by the cluster administrator",
@@ -495,6 +496,8 @@ def _check_subcommand(call: KubectlCall, positionals: list[str], workspace: set[
         # `-o go-template-file --template=FILE`: the template flag names the file.
         for value in call.flags.get("template", []):
             call.files.append(check_path(value, "--template", workspace))
+    if call.subcommand == "diff" and (positionals or not call.files):
+        raise Denied("usage: kubectl diff -f FILE (a file of your workspace)")
     if call.subcommand == "apply" and call.child is None and positionals:
         raise Denied(f"kubectl apply {positionals[0]} is not available here; apply a file with -f NAME")
     if call.subcommand == "config" and ("raw" in call.flags or "flatten" in call.flags):

@@ -5,7 +5,8 @@ Why each piece (see shared notes on what kubectl can do to its host):
 - PATH points at an empty folder, so `kubectl foo` finds no plugin and nothing else can run;
 - HOME is private per session, so ~/.kube/cache and ~/.kube/config are never shared;
 - KUBECONFIG is the student's own (a short-lived token for their namespace), never ours;
-- no KUBE_EDITOR, EDITOR or KUBECTL_EXTERNAL_DIFF, and kuberc is off;
+- no KUBE_EDITOR or EDITOR, KUBECTL_EXTERNAL_DIFF is ours (`kubectl diff` runs Debian's diff,
+  by its full path, on two folders kubectl writes), and kuberc is off;
 - as root, each session's kubectl runs as a user id of its own (from SESSION_UIDS, no login,
   no home), which can read neither the platform's files nor another session's token, even if a
   flag slipped past the policy; the session's folder and files belong to root, readable by the
@@ -83,6 +84,7 @@ def executable(ident: Identity) -> str:
 
 
 KUBECTL_MEMORY = 1024 * 1024 * 1024
+DIFF = shutil.which("diff", path="/usr/bin:/bin") or "/usr/bin/diff"
 
 
 def environment(home: Path, kubeconfig: Path, empty_path: Path, cols: int, rows: int) -> dict[str, str]:
@@ -95,6 +97,8 @@ def environment(home: Path, kubeconfig: Path, empty_path: Path, cols: int, rows:
         "PATH": str(empty_path),
         "KUBECONFIG": str(kubeconfig),
         "KUBECTL_KUBERC": "false",
+        # PATH finds nothing, so `kubectl diff` needs the program's full path; with its options.
+        "KUBECTL_EXTERNAL_DIFF": f"{DIFF} -u -N",
         "KUBERC": "off",
         "TERM": "xterm-256color",
         "LANG": "C.UTF-8",

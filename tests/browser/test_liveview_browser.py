@@ -54,3 +54,24 @@ def test_it_shows_a_rolling_update_live(
     )
     page.screenshot(path=str(tmp_path / "liveview.png"), full_page=True)
     assert errors == []
+
+
+def test_it_shows_why_a_pod_does_not_run(
+    make_sandbox: Callable[..., tuple[Sandbox, str]], live_url: str, browser_page: Any, tmp_path: Any
+) -> None:
+    # The real node pulls nothing: an image nobody built here fails as on a cluster with no network.
+    make_sandbox(username="erin")
+    user = User.objects.get(username="erin")
+    user.set_password("a-long-passphrase-7")
+    user.save()
+    page = browser_page
+    login(page, live_url, "erin", "a-long-passphrase-7")
+    page.get_by_text("Nothing here yet").wait_for(timeout=15000)
+    page.locator("#terminal").click()
+    page.keyboard.type("kubectl run web --image=nginx:1.27")
+    page.keyboard.press("Enter")
+    chip = page.locator('#live-view .pod-problem[data-name="web"]')
+    chip.wait_for(timeout=60000)
+    assert chip.locator(".pod-problem-reason").inner_text().strip() in ("ErrImagePull", "ImagePullBackOff")
+    assert "nginx" in (chip.get_attribute("title") or "")
+    page.screenshot(path=str(tmp_path / "liveview-problem.png"), full_page=True)

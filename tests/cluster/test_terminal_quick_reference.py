@@ -106,3 +106,20 @@ def test_jobs_cronjobs_and_autoscalers_in_the_own_namespace_only(make_sandbox: M
     quota = kubectl("get", "resourcequota", "-n", sandbox.namespace, "-o", "jsonpath={.items[0].status.hard}").stdout
     assert "count/jobs.batch" in quota
     assert "count/cronjobs.batch" in quota
+
+
+def test_kubectl_diff_shows_what_applying_a_file_would_change(make_sandbox: MakeSandbox) -> None:
+    # kubectl runs the diff program the terminal names (PATH finds nothing else); status 1
+    # means "there are differences", as on a workstation.
+    sandbox, _ = make_sandbox()
+    workspace.save(sandbox, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {a: b}\n")
+    workspace.save(sandbox, "cm2.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\ndata: {a: c}\n")
+    results = run_lines(
+        sandbox,
+        "kubectl apply -f cm.yaml",
+        "kubectl diff -f cm.yaml",
+        "kubectl diff -f cm2.yaml",
+    )
+    assert [status for status, _ in results] == [0, 0, 1], results
+    assert "-  a: b" in results[2][1]
+    assert "+  a: c" in results[2][1]

@@ -94,6 +94,8 @@ def test_it_refuses_the_line_with_a_clear_message(fragment: str, line: str) -> N
         "kubectl get pods --namespace default -o=wide",
         "kubectl delete pod web --cascade=foreground --grace-period 0",
         "kubectl apply -f petclinic-pod.yml --dry-run=server -o yaml",
+        "kubectl diff -f petclinic-pod.yml",
+        "kubectl diff --server-side -f petclinic-pod.yml",
         "kubectl logs -f -p petclinic -c app",
         "kubectl get pods -w=false",
         "kubectl version --client",
