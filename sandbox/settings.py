@@ -12,6 +12,7 @@ from typing import Any
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
+from sandbox.cluster.nodeconfig import NODE_IP
 from sandbox.env import (
     database_from_url,
     env_bool,
@@ -195,6 +196,9 @@ SANDBOX_TOKEN_MINUTES = env_int("SANDBOX_TOKEN_MINUTES", 60, minimum=10)
 # NodePorts handed out one per sandbox; must lie inside the API server's service-node-port-range.
 SANDBOX_NODEPORT_RANGE = env_str("SANDBOX_NODEPORT_RANGE", "30100-32767")
 SANDBOX_SWEEP_SECONDS = env_int("SANDBOX_SWEEP_SECONDS", 60, minimum=5)
+# Where the web server reaches the nodes' NodePorts for the NodePort link (sandbox/terminal/
+# nodeport.py): by default the local real node's address; on kind, a node container's address.
+SANDBOX_NODEPORT_HOST = env_str("SANDBOX_NODEPORT_HOST", NODE_IP if CLUSTER == "local" else "")
 
 # The terminal: one resource group (cgroup) per student on the web host holds every process of
 # all their terminals (sandbox/terminal/ceiling.py). Memory in MiB, processes and threads, and a

@@ -127,6 +127,14 @@ export class LiveView {
       const row = el("div", "service");
       const ports = svc.ports.map((p) => `${p.port}${p.nodePort ? ":" + p.nodePort : ""}`).join(", ");
       row.append(el("strong", "", `service/${svc.name}`), el("span", "muted", ` ${svc.type} ${svc.clusterIP || ""} ${ports}`));
+      // A NodePort opens through the platform (the node's address is not reachable from here).
+      for (const p of svc.ports.filter((port) => port.nodePort)) {
+        const open = el("a", "nodeport-link", ` ${this.labels.openNodePort} ${p.nodePort}`);
+        open.href = `/sandbox/nodeport/${p.nodePort}/`;
+        open.target = "_blank";
+        open.rel = "noopener";
+        row.append(open);
+      }
       const selected = pods.filter((p) => !p.deleting && matches(svc.selector, p.labels));
       const arrow = el("div", "selects");
       arrow.append(el("span", "muted", `${this.labels.selects} ${Object.entries(svc.selector).map(([k, v]) => `${k}=${v}`).join(",") || "—"} → `));

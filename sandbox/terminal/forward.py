@@ -80,9 +80,16 @@ def _response(answer: bytes) -> HttpResponse:
     match = re.match(r"HTTP/\d(?:\.\d)? (\d{3})", lines[0] if lines else "")
     if not match:
         return _message(502, "The pod did not answer with HTTP.")
-    response = HttpResponse(body, status=int(match.group(1)))
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
+    headers = [(name, value) for name, _, value in (line.partition(":") for line in lines[1:])]
+    return sandboxed(int(match.group(1)), headers, body)
+
+
+def sandboxed(status: int, headers: list[tuple[str, str]], body: bytes) -> HttpResponse:
+    """A student's application's answer, served from the platform's origin: no cookies, no
+    hop-by-hop headers, and a `sandbox` Content-Security-Policy so its scripts run in an
+    opaque origin, away from the platform's session."""
+    response = HttpResponse(body, status=status)
+    for name, value in headers:
         if name.strip().lower() not in DROPPED_RESPONSE and name.strip():
             response[name.strip()] = value.strip()
     response["Content-Security-Policy"] = "sandbox"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sandbox.terminal import forward, views
+from sandbox.terminal import forward, nodeport, views
 
 urlpatterns = [
     path("", views.page, name="sandbox-page"),
@@ -8,4 +8,6 @@ urlpatterns = [
     path("files/<str:name>", views.file_detail, name="sandbox-file"),
     path("forward/<str:pod>/<int:port>/", forward.forward, name="sandbox-forward"),
     path("forward/<str:pod>/<int:port>/<path:path>", forward.forward, name="sandbox-forward-path"),
+    path("nodeport/<int:port>/", nodeport.nodeport, name="sandbox-nodeport"),
+    path("nodeport/<int:port>/<path:path>", nodeport.nodeport, name="sandbox-nodeport-path"),
 ]

@@ -48,6 +48,7 @@ def page_labels() -> dict[str, str]:
         "restarts": _("restarts"),
         "selects": _("selects"),
         "noPods": _("no pods"),
+        "openNodePort": _("open NodePort"),
         "liveEmpty": _("Nothing here yet: create something in the terminal."),
     }
     return {k: str(v) for k, v in labels.items()}

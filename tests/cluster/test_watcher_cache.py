@@ -205,7 +205,10 @@ def test_lesson_checks_from_the_cache_say_what_they_say_from_the_api(
     before = k8s.request_count()
     for step in steps:
         results_cache.append(engine.step_failures(step, sandbox, engine.ClusterWorld(sandbox, cache=dict(cached))))
-    assert k8s.request_count() == before  # the checks listed nothing themselves
+    # The checks listed nothing themselves; only `http` checks made their one request each (a
+    # page is fetched, not read from any cache).
+    fetches = sum(1 for step in steps for check in step.checks if "http" in check)
+    assert k8s.request_count() - before == fetches
     for step in steps:
         results_api.append(engine.step_failures(step, sandbox, engine.ClusterWorld(sandbox, cache=dict(fresh))))
     assert results_cache == results_api
