@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
 from sandbox import credentials, k8s, lifecycle, names
-from sandbox.models import State
+from sandbox.models import Sandbox, State
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
 DROPPED_RESPONSE = HOP_BY_HOP | {"set-cookie", "content-length", "content-security-policy"}
@@ -41,13 +41,10 @@ def forward(request: HttpRequest, pod: str, port: int, path: str = "") -> HttpRe
         raise PermissionDenied
     if not names.is_dns_subdomain(pod) or names.port(port) is None:
         return _message(404, "No such pod or port.")
-    query = request.META.get("QUERY_STRING", "")
-    if any(ord(ch) < 33 or ord(ch) == 127 for ch in path + query):  # no request splitting
-        return _message(400, "The address contains characters that cannot be forwarded.")
-    sandbox = lifecycle.live_sandbox(request.user)
-    if sandbox is None or sandbox.state != State.READY:
-        return _message(409, "Start your sandbox first.")
-    target = "/" + path + (f"?{query}" if query else "")
+    found = owner_target(request, path)
+    if isinstance(found, HttpResponse):
+        return found
+    sandbox, target = found
     raw = (
         f"{request.method} {target} HTTP/1.1\r\nHost: {pod}:{port}\r\nConnection: close\r\n"
         f"User-Agent: k8s-sandbox-forward\r\nAccept: {request.headers.get('Accept', '*/*')}\r\n\r\n"
@@ -62,6 +59,19 @@ def forward(request: HttpRequest, pod: str, port: int, path: str = "") -> HttpRe
     except Exception:
         return _message(502, f"Nothing answered on port {port} of pod {pod}. Is the pod running, and listening there?")
     return _response(answer)
+
+
+def owner_target(request: HttpRequest, path: str) -> tuple[Sandbox, str] | HttpResponse:
+    """The signed-in student's ready sandbox and the path (with query) to ask their application
+    for; or the answer that says why not."""
+    assert isinstance(request.user, User)  # noqa: S101  (login_required, checked by the views)
+    query = request.META.get("QUERY_STRING", "")
+    if any(ord(ch) < 33 or ord(ch) == 127 for ch in path + query):  # no request splitting
+        return _message(400, "The address contains characters that cannot be forwarded.")
+    sandbox = lifecycle.live_sandbox(request.user)
+    if sandbox is None or sandbox.state != State.READY:
+        return _message(409, "Start your sandbox first.")
+    return sandbox, "/" + path + (f"?{query}" if query else "")
 
 
 def http_complete(answer: bytes) -> bool:

@@ -17,9 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods
 
-from sandbox import lifecycle
-from sandbox.models import State
-from sandbox.terminal.forward import sandboxed
+from sandbox.terminal.forward import owner_target, sandboxed
 
 LIMIT = 10 * 1024 * 1024
 
@@ -37,19 +35,16 @@ def _message(status: int, text: str) -> HttpResponse:
 def nodeport(request: HttpRequest, port: int, path: str = "") -> HttpResponse:
     if not isinstance(request.user, User):
         raise PermissionDenied
-    query = request.META.get("QUERY_STRING", "")
-    if any(ord(ch) < 33 or ord(ch) == 127 for ch in path + query):  # no request splitting
-        return _message(400, "The address contains characters that cannot be forwarded.")
-    sandbox = lifecycle.live_sandbox(request.user)
-    if sandbox is None or sandbox.state != State.READY:
-        return _message(409, "Start your sandbox first.")
+    found = owner_target(request, path)
+    if isinstance(found, HttpResponse):
+        return found
+    sandbox, target = found
     if port != sandbox.node_port:
         # Only the sandbox's own port: another NodePort is another student's application.
         return _message(404, f"Your sandbox's NodePort is {sandbox.node_port}, not {port}.")
     host = settings.SANDBOX_NODEPORT_HOST
     if not host:
         return _message(503, "This platform does not know the nodes' address (SANDBOX_NODEPORT_HOST).")
-    target = "/" + path + (f"?{query}" if query else "")
     connection = http.client.HTTPConnection(host, port, timeout=10)
     try:
         connection.request(

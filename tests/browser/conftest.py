@@ -34,6 +34,17 @@ def live_url(transactional_db: None) -> Iterator[str]:
     stop(server, watcher)
 
 
+def with_password(username: str) -> str:
+    """Give a (sandbox fixture's) user a password to sign in with; returns it."""
+    from django.contrib.auth.models import User
+
+    password = "a-long-passphrase-7"
+    user = User.objects.get(username=username)
+    user.set_password(password)
+    user.save()
+    return password
+
+
 def login(page: Any, live_url: str, username: str, password: str) -> None:
     page.goto(f"{live_url}/accounts/login/")
     page.fill("#id_username", username)

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
-from tests.browser.conftest import login
+from tests.browser.conftest import login, with_password
 
 pytestmark = pytest.mark.browser
 
@@ -18,14 +17,12 @@ def test_it_shows_a_rolling_update_live(
     make_sandbox: Callable[..., tuple[Sandbox, str]], live_url: str, browser_page: Any, tmp_path: Any
 ) -> None:
     make_sandbox(username="dave")
-    user = User.objects.get(username="dave")
-    user.set_password("a-long-passphrase-7")
-    user.save()
+    password = with_password("dave")
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
 
-    login(page, live_url, "dave", "a-long-passphrase-7")
+    login(page, live_url, "dave", password)
     page.get_by_text("Nothing here yet").wait_for(timeout=15000)
 
     def type_line(line: str) -> None:
@@ -61,11 +58,9 @@ def test_it_shows_why_a_pod_does_not_run(
 ) -> None:
     # The real node pulls nothing: an image nobody built here fails as on a cluster with no network.
     make_sandbox(username="erin")
-    user = User.objects.get(username="erin")
-    user.set_password("a-long-passphrase-7")
-    user.save()
+    password = with_password("erin")
     page = browser_page
-    login(page, live_url, "erin", "a-long-passphrase-7")
+    login(page, live_url, "erin", password)
     page.get_by_text("Nothing here yet").wait_for(timeout=15000)
     page.locator("#terminal").click()
     page.keyboard.type("kubectl run web --image=nginx:1.27")

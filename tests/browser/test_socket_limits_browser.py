@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
-from tests.browser.conftest import login
+from tests.browser.conftest import login, with_password
 
 pytestmark = pytest.mark.browser
 # At least N matches of a pattern in the terminal (\s: xterm.js renders spaces as no-break spaces).
@@ -27,13 +26,11 @@ def test_the_page_says_when_lines_come_too_fast_and_the_terminal_carries_on(
     two_lines_a_minute: None, make_sandbox: Callable[..., tuple[Sandbox, str]], live_url: str, browser_page: Any
 ) -> None:
     make_sandbox(username="dora")
-    user = User.objects.get(username="dora")
-    user.set_password("a-long-passphrase-7")
-    user.save()
+    password = with_password("dora")
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
-    login(page, live_url, "dora", "a-long-passphrase-7")
+    login(page, live_url, "dora", password)
     page.wait_for_selector(".xterm-rows", timeout=15000)
     rows = page.locator(".xterm-rows")
     page.locator("#terminal").click()

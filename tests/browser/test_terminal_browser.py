@@ -6,11 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
-from tests.browser.conftest import login
+from tests.browser.conftest import login, with_password
 
 pytestmark = pytest.mark.browser
 
@@ -24,15 +23,13 @@ def test_it_runs_kubectl_in_the_browser_terminal(
     make_sandbox: Callable[..., tuple[Sandbox, str]], live_url: str, browser_page: Any, tmp_path: Any
 ) -> None:
     sandbox, _ = make_sandbox(username="carol")
-    user = User.objects.get(username="carol")
-    user.set_password("a-long-passphrase-7")
-    user.save()
+    password = with_password("carol")
     workspace.save(sandbox, "petclinic-pod.yml", POD)
     page = browser_page
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
 
-    login(page, live_url, "carol", "a-long-passphrase-7")
+    login(page, live_url, "carol", password)
     page.wait_for_selector(".xterm-rows", timeout=15000)
 
     rows = page.locator(".xterm-rows")
