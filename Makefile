@@ -104,6 +104,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	DEBUG=1 $(PY) manage.py lessons validate
 
 fmt: deps

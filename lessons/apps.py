@@ -7,7 +7,7 @@ class LessonsConfig(AppConfig):
 
     def ready(self) -> None:
         from lessons.realtime import LessonHandler
-        from sandbox.realtime.consumer import register_handler
+        from sandbox.realtime import handlers
 
         # lesson.* messages on the sandbox page's socket.
-        register_handler("lesson", LessonHandler)
+        handlers.register("lesson", LessonHandler)

@@ -32,6 +32,7 @@ class World(Protocol):
     def objects(self, kind: str, namespace: str) -> list[Raw]: ...
     def ran_lines(self) -> list[str]: ...
     def fetch(self, kind: str, name: str, port: int, path: str, namespace: str) -> tuple[int, str]: ...
+    def run(self, namespace: str, pod: str, container: str | None, command: list[str]) -> tuple[int | None, str]: ...
 
 
 @dataclass(frozen=True)
@@ -450,6 +451,57 @@ def check_http(body: Raw, namespace: str, world: World) -> Result:
     return PASS
 
 
+def _running(pod: Raw) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Running"
+
+
+def check_exec(body: Raw, namespace: str, world: World) -> Result:
+    if "pod" in body:
+        pod = _named(world, "Pod", body["pod"], namespace)
+        if pod is None:
+            return fail(_("Pod %(name)s does not exist yet.") % {"name": body["pod"]})
+        if not _running(pod):
+            return fail(_("Pod %(name)s is not running yet.") % {"name": body["pod"]})
+    else:
+        ready = sorted(
+            (p for p in _selected(world, "Pod", body["selector"], namespace) if _running(p) and _pod_ready(p)),
+            key=lambda p: p["metadata"]["name"],
+        )
+        if not ready:
+            return fail(
+                _("No ready Pod with labels %(selector)s runs yet.")
+                % {"selector": _describe_selector(body["selector"])}
+            )
+        pod = ready[0]
+    name = pod["metadata"]["name"]
+    command = " ".join(body["command"])
+    status, output = world.run(namespace, name, body.get("container"), body["command"])
+    said = " ".join(output.split())[:160]
+    wanted = body.get("exit", 0)
+    if status != wanted:
+        return fail(
+            _("`%(command)s` in Pod %(pod)s ended with %(status)s, not %(wanted)s: %(output)s")
+            % {
+                "command": command,
+                "pod": name,
+                "status": _("no exit status") if status is None else status,
+                "wanted": wanted,
+                "output": said,
+            }
+        )
+    if "contains" in body and body["contains"] not in output:
+        return fail(
+            _("`%(command)s` in Pod %(pod)s does not print %(wanted)s yet (it printed: %(output)s).")
+            % {"command": command, "pod": name, "wanted": body["contains"], "output": said}
+        )
+    if "matches" in body and not regex.compile(body["matches"]).search(output, timeout=RAN_BUDGET):
+        return fail(
+            _("`%(command)s` in Pod %(pod)s does not print what this step expects yet (it printed: %(output)s).")
+            % {"command": command, "pod": name, "output": said}
+        )
+    return PASS
+
+
 CHECKS: dict[str, Callable[[Raw, str, World], Result]] = {
     "exists": check_exists,
     "absent": check_absent,
@@ -462,6 +514,7 @@ CHECKS: dict[str, Callable[[Raw, str, World], Result]] = {
     "self_healed": check_self_healed,
     "history": check_history,
     "http": check_http,
+    "exec": check_exec,
     "ran": check_ran,
 }
 
@@ -474,6 +527,7 @@ READS: dict[str, tuple[str, ...]] = {
     "self_healed": ("Deployment", "ReplicaSet", "Event", "Pod"),
     "history": ("Deployment", "ReplicaSet"),
     "http": (),
+    "exec": ("Pod",),
     "ran": (),
 }
 

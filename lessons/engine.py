@@ -45,6 +45,7 @@ class ClusterWorld:
     since: datetime | None = None
     cache: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     fetched: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    ran: dict[tuple[str, ...], tuple[int | None, str]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -72,6 +73,18 @@ class ClusterWorld:
             except FileNotFoundError as exc:  # no prober kubeconfig: the install has not run
                 self.fetched[key] = (0, str(exc))
         return self.fetched[key]
+
+    def run(self, namespace: str, pod: str, container: str | None, command: list[str]) -> tuple[int | None, str]:
+        """A command in a container, with the prober's identity (exec into the sandboxes' Pods,
+        nothing else); once per evaluation."""
+        key = (namespace, pod, container or "", *command)
+        if key not in self.ran:
+            try:
+                with k8s.as_prober():
+                    self.ran[key] = k8s.exec_output(namespace, pod, container, command)
+            except FileNotFoundError as exc:  # no prober kubeconfig: the install has not run
+                self.ran[key] = (None, str(exc))
+        return self.ran[key]
 
     def ran_lines(self) -> list[str]:
         rows = CommandAudit.objects.filter(sandbox=self.sandbox, outcome=CommandAudit.Outcome.RAN, exit_status=0)

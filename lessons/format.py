@@ -304,6 +304,10 @@ def check_problems(check: dict[str, Any]) -> list[str]:
         problems.append("self_healed needs exactly one of replicaset, deployment")
     if kind == "http" and ("service" in body) == ("pod" in body):
         problems.append("an http check names exactly one of service, pod")
+    if kind == "exec" and ("pod" in body) == ("selector" in body):
+        problems.append("an exec check names exactly one of pod, selector")
+    if kind == "exec" and "contains" in body and "matches" in body:
+        problems.append("an exec check takes contains or matches, not both")
     if kind in ("exists", "absent") and "name" in body and "selector" in body:
         problems.append(f"{kind} takes a name or a selector, not both")
     for pattern in (body.get("matches"),):
@@ -341,6 +345,7 @@ CHECK_KINDS = (
     "self_healed",
     "history",
     "http",
+    "exec",
     "ran",
 )
 

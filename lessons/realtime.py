@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.utils import translation
@@ -33,9 +33,7 @@ from sandbox.liveview import ask
 from sandbox.models import Sandbox
 from sandbox.names import is_lesson_key
 from sandbox.realtime import blocking
-
-if TYPE_CHECKING:
-    from sandbox.realtime.consumer import SandboxConsumer
+from sandbox.realtime.handlers import Handler, Socket
 
 log = logging.getLogger(__name__)
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
@@ -44,9 +42,9 @@ R = TypeVar("R")
 CHECK_INTERVAL = 1.0  # seconds between two checks a student asks for
 
 
-class LessonHandler:
-    def __init__(self, consumer: SandboxConsumer) -> None:
-        self.consumer = consumer
+class LessonHandler(Handler):
+    def __init__(self, socket: Socket) -> None:
+        super().__init__(socket)
         self.lesson: Lesson | None = None
         self.language = settings.LANGUAGE_CODE
         self.pending: asyncio.Task[None] | None = None
@@ -70,21 +68,21 @@ class LessonHandler:
             # The button, not a loop: one check at a time, at most one per CHECK_INTERVAL.
             self._schedule(delay=max(0.0, self.last_check + CHECK_INTERVAL - time.monotonic()))
         elif kind == "lesson.hint":
-            await self._blocking(engine.reveal_hint, self.consumer.user, self.lesson, step)
+            await self._blocking(engine.reveal_hint, self.socket.user, self.lesson, step)
             await self.send_state()
         elif kind in ("lesson.skip", "lesson.reset_step"):
-            sandbox = await self.consumer.refresh_sandbox()
+            sandbox = await self.socket.refresh_sandbox()
             if sandbox is None:
                 await self._error(_("Start your sandbox first."))
                 return
             action = engine.skip if kind == "lesson.skip" else engine.reset_step
-            lines = await self._blocking(action, self.consumer.user, self.lesson, step, sandbox)
-            await self.consumer.send_json({"type": "lesson.run", "lines": lines})
+            lines = await self._blocking(action, self.socket.user, self.lesson, step, sandbox)
+            await self.socket.send_json({"type": "lesson.run", "lines": lines})
             await self.send_state()
         elif kind == "lesson.reset":
-            sandbox = await self.consumer.refresh_sandbox()
-            await self._blocking(engine.reset_lesson, self.consumer.user, self.lesson, sandbox)
-            await self.consumer.send_json({"type": "lesson.files"})
+            sandbox = await self.socket.refresh_sandbox()
+            await self._blocking(engine.reset_lesson, self.socket.user, self.lesson, sandbox)
+            await self.socket.send_json({"type": "lesson.files"})
             await self.send_state()
         else:
             await self._error(f"unknown message type {kind!r}")
@@ -94,17 +92,17 @@ class LessonHandler:
             await self._error("lesson.open needs a lesson 'slug'")
             return
         self.language = language if isinstance(language, str) and language in LANGUAGE_CODES else settings.LANGUAGE_CODE
-        self.consumer.language = self.language  # the socket's other messages follow the lesson's language
+        self.socket.language = self.language  # the socket's other messages follow the lesson's language
         self.lesson = await self._blocking(Lesson.objects.filter(slug=slug, active=True).first)
         if self.lesson is None:
             await self._error(_("There is no lesson %(slug)s.") % {"slug": slug})
             return
         self.kinds = await self._blocking(engine.kinds_read, self.lesson)
-        sandbox = await self.consumer.refresh_sandbox()
+        sandbox = await self.socket.refresh_sandbox()
         if sandbox is not None and await self._blocking(engine.fits, self.lesson, sandbox):
             # Opening a lesson hands out its files (never overwriting the student's edits).
             await self._blocking(engine.seed_files, self.lesson, sandbox, overwrite=False)
-            await self.consumer.send_json({"type": "lesson.files"})
+            await self.socket.send_json({"type": "lesson.files"})
         await self.check()
 
     async def check(self) -> None:
@@ -112,7 +110,7 @@ class LessonHandler:
         if lesson is None:
             return
         self.last_check = time.monotonic()
-        sandbox = await self.consumer.refresh_sandbox()
+        sandbox = await self.socket.refresh_sandbox()
         objects = await self._cached_objects(sandbox)
         try:
             message = await self._blocking(self._check, lesson, sandbox, objects)
@@ -121,7 +119,7 @@ class LessonHandler:
                 log.exception("lesson check failed")
             await self._error(_("The cluster could not be reached to check this step; it will be checked again."))
             return
-        await self.consumer.send_json(message)
+        await self.socket.send_json(message)
 
     async def _cached_objects(self, sandbox: Sandbox | None) -> engine.Objects | None:
         """What the checks read, from the live view's watcher instead of one list per kind.
@@ -129,27 +127,27 @@ class LessonHandler:
         when it answered (a terminal line's, a few milliseconds old) then arrives as an event
         and checks the step again. Otherwise, and when no watcher answers, None: the checks
         list from the API server."""
-        if sandbox is None or not self.kinds or not self.consumer.cluster.hears(sandbox.pk):
+        if sandbox is None or not self.kinds or not self.socket.hears(sandbox.pk):
             return None
         return await ask.world(sandbox.all_namespaces(), self.kinds)
 
     def _check(self, lesson: Lesson, sandbox: Sandbox | None, objects: engine.Objects | None) -> dict[str, Any]:
         with translation.override(self.language):
             if sandbox is not None and engine.fits(lesson, sandbox):
-                engine.check(self.consumer.user, lesson, sandbox, objects)
-            return engine.state(self.consumer.user, lesson, sandbox)
+                engine.check(self.socket.user, lesson, sandbox, objects)
+            return engine.state(self.socket.user, lesson, sandbox)
 
     async def send_state(self) -> None:
         if self.lesson is None:
             return
         lesson = self.lesson
-        sandbox = self.consumer.sandbox
+        sandbox = self.socket.sandbox
 
         def state() -> dict[str, Any]:
             with translation.override(self.language):
-                return engine.state(self.consumer.user, lesson, sandbox)
+                return engine.state(self.socket.user, lesson, sandbox)
 
-        await self.consumer.send_json(await self._blocking(state))
+        await self.socket.send_json(await self._blocking(state))
 
     # Changes come in bursts (a rollout is dozens of events): check once they settle.
     async def on_cluster_change(self, event: dict[str, Any]) -> None:
@@ -177,10 +175,10 @@ class LessonHandler:
 
     async def _blocking(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Database and cluster work, on the socket handlers' pool, after the student's earlier."""
-        return await blocking.run_for(self.consumer.user.pk, func, *args, **kwargs)
+        return await blocking.run_for(self.socket.user.pk, func, *args, **kwargs)
 
     async def _error(self, message: str) -> None:
-        await self.consumer.send_json({"type": "lesson.error", "message": message})
+        await self.socket.send_json({"type": "lesson.error", "message": message})
 
     async def close(self) -> None:
         if self.pending and not self.pending.done():

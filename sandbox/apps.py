@@ -7,3 +7,10 @@ class SandboxConfig(AppConfig):
 
     def ready(self) -> None:
         from sandbox import checks  # noqa: F401  (registers the system checks)
+        from sandbox.liveview.handlers import ClusterHandler
+        from sandbox.realtime import handlers
+        from sandbox.terminal.handlers import TerminalHandler
+
+        # The sandbox page's socket: terminal.* and cluster.* messages (lessons add lesson.*).
+        handlers.register("terminal", TerminalHandler)
+        handlers.register("cluster", ClusterHandler)

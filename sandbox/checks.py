@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -63,6 +64,20 @@ def check_kubeconfig(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 f"No kubeconfig at {settings.CLUSTER_KUBECONFIG}; sandboxes cannot be provisioned.",
                 hint="Run `make cluster` (local control plane) or set CLUSTER_KUBECONFIG to a cluster's kubeconfig.",
                 id="sandbox.W002",
+            )
+        ]
+    return []
+
+
+@register()
+def check_kubectl(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    # A warning, like the kubeconfig's: the pages work, the terminal says what is missing.
+    if not os.access(settings.KUBECTL, os.X_OK):
+        return [
+            Warning(
+                f"No kubectl at {settings.KUBECTL}; the terminal cannot run commands.",
+                hint="Run `make cluster` (it builds kubectl and links it there) or set KUBECTL to a kubectl.",
+                id="sandbox.W005",
             )
         ]
     return []

@@ -5,10 +5,10 @@ The platform reaches the cluster only through a kubeconfig, so the same code ser
 control plane, kind and a remote cluster. Four identities, one kubeconfig each:
 settings.CLUSTER_KUBECONFIG, the operator (provisioning; the default);
 settings.CLUSTER_CHECKER_KUBECONFIG, the read-only checker (live view, lesson checks), inside
-`as_checker()`; settings.CLUSTER_PROBER_KUBECONFIG, GET through the API server's proxy only
-(lesson checks' HTTP requests), inside `as_prober()`; settings.CLUSTER_ADMIN_KUBECONFIG, a
-cluster admin, inside `as_admin()`, only for the one-time install of the operator, the checker,
-the prober and the shared objects.
+`as_checker()`; settings.CLUSTER_PROBER_KUBECONFIG, GET through the API server's proxy and exec
+into the sandboxes' Pods only (lesson checks' HTTP requests and commands), inside `as_prober()`;
+settings.CLUSTER_ADMIN_KUBECONFIG, a cluster admin, inside `as_admin()`, only for the one-time
+install of the operator, the checker, the prober and the shared objects.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -43,6 +44,7 @@ __all__ = [
     "delete_all_in_namespace",
     "discovery",
     "discovery_version",
+    "exec_output",
     "forward_request",
     "is_transient",
     "list_objects",
@@ -106,7 +108,8 @@ def as_checker() -> AbstractContextManager[None]:
 
 
 def as_prober() -> AbstractContextManager[None]:
-    """Use the prober's kubeconfig inside this block (GET through the API server's proxy only)."""
+    """Use the prober's kubeconfig inside this block (GET through the API server's proxy; exec
+    into Pods of the sandboxes' namespaces only)."""
     return _as("CLUSTER_PROBER_KUBECONFIG")
 
 
@@ -512,3 +515,79 @@ def proxy_get(
     finally:
         response.release_conn()
     return int(response.status), body.decode(errors="replace")
+
+
+def exec_output(
+    namespace: str, pod: str, container: str | None, command: list[str], *, timeout: float = 10, limit: int = 64 * 1024
+) -> tuple[int | None, str]:
+    """Run `command` in a container of a Pod, with no terminal and no input: (its exit status,
+    the first `limit` characters of stdout and stderr together). None for a command that did not
+    finish within `timeout` seconds (it is left to end when the connection closes) or that could
+    not start; the API server's refusal comes back as its message."""
+    from kubernetes.stream import stream
+
+    # The stream helper swaps the client's request method while it connects: a client of its
+    # own, so that concurrent requests on the shared one are not sent over a websocket.
+    shared = api_client()
+    private = client.ApiClient(configuration=shared.configuration)
+    try:
+        response = stream(
+            client.CoreV1Api(private).connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            command=command,
+            **({"container": container} if container else {}),
+            stdin=False,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            _preload_content=False,
+            _request_timeout=_timeout(),
+        )
+    except ApiException as exc:
+        return None, _api_message(exc)
+    except Exception as exc:  # the websocket library's own errors: a refused upgrade, a reset
+        return None, str(exc)
+    output: list[str] = []
+    size = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while response.is_open() and time.monotonic() < deadline:
+            response.update(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+            # read_stdout() would wait for data with no limit: the channels, with none.
+            for chunk in (response.read_channel(_STDOUT), response.read_channel(_STDERR)):
+                if chunk and size < limit:
+                    output.append(chunk[: limit - size])
+                    size += len(output[-1])
+        status = None if response.is_open() else _exit_status(response.read_channel(_ERROR_CHANNEL), output)
+    finally:
+        response.close()
+        private.close()
+    return status, "".join(output)
+
+
+# The exec protocol's channels: the command's output, its errors, its final status.
+_STDOUT, _STDERR, _ERROR_CHANNEL = 1, 2, 3
+
+
+def _exit_status(text: str, output: list[str]) -> int | None:
+    """The exit status from the error channel's Status; a command that could not start has none
+    (its reason goes to the output)."""
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return None
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause.get("message", 0))
+    output.append(str(status.get("message", "")))
+    return None
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (TypeError, ValueError):
+        return str(exc.body or exc.reason or exc)

@@ -2,7 +2,7 @@
 must not interleave across processes (is there room for one more sandbox? one more sign-up?).
 
 On PostgreSQL it is a transaction-level advisory lock on a hash of the name. On SQLite every
-transaction begins IMMEDIATE (sandbox/env.py), taking the database's one write lock at its
+transaction begins IMMEDIATE (config/env.py), taking the database's one write lock at its
 start, so whole transactions are serialised already; one name or another makes no difference."""
 
 from __future__ import annotations

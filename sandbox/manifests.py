@@ -538,18 +538,40 @@ PROBER_SA = "sandbox-prober"
 PROBER_TOKEN = "sandbox-prober-token"  # noqa: S105  (an object name, not a secret)
 
 
+PROBER_EXEC_ROLE = "sandbox-prober-exec"
+
+
 def prober_objects() -> list[Manifest]:
-    """The identity lesson checks make HTTP requests with (`http` checks): GET through the API
-    server's proxy to a Service or a Pod, and nothing else: it cannot read an object, list a
-    namespace or send anything but GET."""
+    """The identity lesson checks make HTTP requests and run commands with (`http` and `exec`
+    checks): GET through the API server's proxy to a Service or a Pod, cluster-wide, and exec
+    into Pods only where a sandbox's RoleBinding grants it (prober_exec_binding); nothing else:
+    it cannot read an object, list a namespace or send anything but GET through the proxy."""
     rules = [{"apiGroups": [""], "resources": ["services/proxy", "pods/proxy"], "verbs": ["get"]}]
-    return platform_identity(PROBER_SA, PROBER_TOKEN, rules)
+    # exec: `create` (and `get`, which a websocket upgrade of older clients is authorized as).
+    exec_role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": PROBER_EXEC_ROLE, "labels": {LABEL_MANAGED: "true"}},
+        "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}],
+    }
+    return [*platform_identity(PROBER_SA, PROBER_TOKEN, rules), exec_role]
+
+
+def prober_exec_binding(namespace: str, sandbox_id: int) -> Manifest:
+    """Lets the prober exec into the Pods of one of a sandbox's namespaces (lesson `exec` checks)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(PROBER_EXEC_ROLE, namespace, sandbox_id),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": PROBER_EXEC_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": PROBER_SA, "namespace": OPERATOR_NAMESPACE}],
+    }
 
 
 def operator_objects() -> list[Manifest]:
     """The ServiceAccount that provisions sandboxes, with a ClusterRole limited to what
     provisioning, reset and destroy do. It is not cluster-admin: it can bind only the three
-    student roles, mint tokens only for ServiceAccounts named `student`, read only the token
+    student roles and the prober's exec role, mint tokens only for ServiceAccounts named `student`, read only the token
     anchor Secret, and reads nothing else a student creates."""
     rules = [
         {
@@ -582,7 +604,7 @@ def operator_objects() -> list[Manifest]:
             "apiGroups": ["rbac.authorization.k8s.io"],
             "resources": ["clusterroles"],
             "verbs": ["bind"],
-            "resourceNames": [STUDENT_ROLE, CLUSTER_READ_ROLE, SYSTEM_READ_ROLE],
+            "resourceNames": [STUDENT_ROLE, CLUSTER_READ_ROLE, SYSTEM_READ_ROLE, PROBER_EXEC_ROLE],
         },
         {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
     ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,14 @@ LIVE_STATES = (State.REQUESTED, State.PROVISIONING, State.READY, State.RESETTING
 ENDED_STATES = (State.EXPIRED, State.DELETED)
 
 
+class SandboxQuerySet(models.QuerySet["Sandbox"]):
+    def expired(self, now: datetime | None = None) -> SandboxQuerySet:
+        """Past the hard expiry, or idle for longer than SANDBOX_IDLE_MINUTES."""
+        now = now or timezone.now()
+        idle_cutoff = now - timedelta(minutes=settings.SANDBOX_IDLE_MINUTES)
+        return self.filter(Q(expires_at__lte=now) | Q(last_activity_at__lte=idle_cutoff))
+
+
 class Sandbox(models.Model):
     """One student's namespace on the shared cluster (or a ready one waiting in the warm pool,
     with no owner yet). Rows are never deleted: an ended sandbox keeps its history."""
@@ -47,6 +56,8 @@ class Sandbox(models.Model):
     last_activity_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SandboxQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from sandbox import k8s, manifests
+from sandbox import k8s, manifests, status
 from sandbox.manifests import Manifest
 from sandbox.models import LIVE_STATES, Sandbox, State, transition
 
@@ -57,6 +57,7 @@ def sandbox_objects(sandbox: Sandbox) -> list[Manifest]:
     for name in names:
         objects += [
             manifests.student_role_binding(name, primary, sandbox.pk),
+            manifests.prober_exec_binding(name, sandbox.pk),
             manifests.resource_quota(name, sandbox.pk, preset),
             manifests.limit_range(name, sandbox.pk, preset),
             manifests.network_policy(name, sandbox.pk, names),
@@ -72,22 +73,28 @@ def sandbox_objects(sandbox: Sandbox) -> list[Manifest]:
 def provision(sandbox_id: int) -> bool:
     """Create whatever of the sandbox is missing and mark it ready. False if there was nothing
     to do (already ready, or ended meanwhile)."""
-    if not transition(
+    if not status.changed(
         sandbox_id,
-        (State.REQUESTED, State.PROVISIONING, State.FAILED),
-        State.PROVISIONING,
-        attempts=F("attempts") + 1,
+        transition(
+            sandbox_id,
+            (State.REQUESTED, State.PROVISIONING, State.FAILED),
+            State.PROVISIONING,
+            attempts=F("attempts") + 1,
+        ),
     ):
         return False
     sandbox = Sandbox.objects.get(pk=sandbox_id)
     objects = sandbox_objects(sandbox)
     for step, manifest in enumerate(objects, start=1):
         # Progress is for the student's page; a row update per object is cheap next to the API call.
-        Sandbox.objects.filter(pk=sandbox_id).update(progress=f"{step}/{len(objects)}")
+        status.changed(
+            sandbox_id, bool(Sandbox.objects.filter(pk=sandbox_id).update(progress=f"{step}/{len(objects)}"))
+        )
         k8s.create(manifest)
     wait_until_effective(sandbox.namespace)
-    done = transition(
-        sandbox_id, (State.PROVISIONING,), State.READY, ready_at=timezone.now(), progress="", last_error=""
+    done = status.changed(
+        sandbox_id,
+        transition(sandbox_id, (State.PROVISIONING,), State.READY, ready_at=timezone.now(), progress="", last_error=""),
     )
     log.info("sandbox %s provisioned (%s objects)", sandbox.namespace, len(objects))
     return done
@@ -108,19 +115,22 @@ def record_failure(sandbox_id: int, message: str, *, final: bool) -> None:
     """Show the student what went wrong. While retries remain, the sandbox stays in
     provisioning with the reason; after the last one it is failed (and swept later)."""
     if final:
-        transition(sandbox_id, (State.REQUESTED, State.PROVISIONING), State.FAILED, last_error=message)
+        moved = transition(sandbox_id, (State.REQUESTED, State.PROVISIONING), State.FAILED, last_error=message)
     else:
-        Sandbox.objects.filter(pk=sandbox_id, state__in=LIVE_STATES).update(last_error=message)
+        moved = bool(Sandbox.objects.filter(pk=sandbox_id, state__in=LIVE_STATES).update(last_error=message))
+    status.changed(sandbox_id, moved)
 
 
 def reset(sandbox_id: int) -> bool:
     """Back to an empty namespace: the student's objects go, the sandbox's own stay."""
-    if not transition(sandbox_id, (State.READY, State.RESETTING), State.RESETTING):
+    if not status.changed(sandbox_id, transition(sandbox_id, (State.READY, State.RESETTING), State.RESETTING)):
         return False
     sandbox = Sandbox.objects.get(pk=sandbox_id)
     for name in sandbox.all_namespaces():
         k8s.delete_all_in_namespace(name, keep_secret=manifests.TOKEN_ANCHOR)
-    return transition(sandbox_id, (State.RESETTING,), State.READY, last_activity_at=timezone.now())
+    return status.changed(
+        sandbox_id, transition(sandbox_id, (State.RESETTING,), State.READY, last_activity_at=timezone.now())
+    )
 
 
 def destroy(sandbox_id: int, final_state: str = State.DELETED) -> bool:
@@ -129,15 +139,16 @@ def destroy(sandbox_id: int, final_state: str = State.DELETED) -> bool:
     With final_state=EXPIRED the sandbox must still be expired when the worker gets to it, so
     a student who came back in the meantime keeps it."""
     if final_state == State.EXPIRED:
-        from sandbox.lifecycle import expired_q
-
-        started = Sandbox.objects.filter(
-            expired_q(timezone.now()), pk=sandbox_id, state__in=(State.READY, State.RESETTING)
-        ).update(state=State.DELETING, updated_at=timezone.now())
+        started = (
+            Sandbox.objects.expired()
+            .filter(pk=sandbox_id, state__in=(State.READY, State.RESETTING))
+            .update(state=State.DELETING, updated_at=timezone.now())
+        )
         if not started and not Sandbox.objects.filter(pk=sandbox_id, state=State.DELETING).exists():
             return False
     elif not transition(sandbox_id, LIVE_STATES, State.DELETING):
         return False
+    status.changed(sandbox_id)
     sandbox = Sandbox.objects.get(pk=sandbox_id)
     # Revoke first: the namespace controller removes a namespace's contents asynchronously,
     # and the student's tokens stay valid until their anchor Secret is gone.
@@ -145,7 +156,10 @@ def destroy(sandbox_id: int, final_state: str = State.DELETED) -> bool:
     for name in sandbox.all_namespaces():
         k8s.delete("RoleBinding", manifests.STUDENT_ROLE, name)
     remove_cluster_objects(sandbox.pk, sandbox.all_namespaces())
-    return transition(sandbox_id, (State.DELETING,), final_state, ended_at=timezone.now(), node_port=None, progress="")
+    return status.changed(
+        sandbox_id,
+        transition(sandbox_id, (State.DELETING,), final_state, ended_at=timezone.now(), node_port=None, progress=""),
+    )
 
 
 def remove_cluster_objects(sandbox_id: int, namespaces: list[str]) -> None:

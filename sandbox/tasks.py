@@ -9,16 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
-from sandbox import k8s
+from sandbox import admission, k8s, pool, provisioning
+from sandbox import sweep as housekeeping
 
 RETRIES = 5
 
 
 @shared_task(bind=True, max_retries=RETRIES)
 def provision(self: Any, sandbox_id: int) -> bool:
-    from sandbox import provisioning
-
     try:
         return provisioning.provision(sandbox_id)
     except Exception as exc:
@@ -30,18 +30,20 @@ def provision(self: Any, sandbox_id: int) -> bool:
         raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
 
 
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=RETRIES)
-def reset(sandbox_id: int) -> bool:
-    from sandbox import provisioning
+@shared_task(bind=True, max_retries=RETRIES)
+def reset(self: Any, sandbox_id: int) -> bool:
+    try:
+        return provisioning.reset(sandbox_id)
+    except Exception as exc:
+        raise _again_or_fail(self, exc) from exc
 
-    return provisioning.reset(sandbox_id)
 
-
-@shared_task(autoretry_for=(Exception,), retry_backoff=True, max_retries=RETRIES)
-def destroy(sandbox_id: int, final_state: str) -> bool:
-    from sandbox import admission, provisioning
-
-    done = provisioning.destroy(sandbox_id, final_state)
+@shared_task(bind=True, max_retries=RETRIES)
+def destroy(self: Any, sandbox_id: int, final_state: str) -> bool:
+    try:
+        done = provisioning.destroy(sandbox_id, final_state)
+    except Exception as exc:
+        raise _again_or_fail(self, exc) from exc
     if done:
         admission.admit_waiting()  # the room it held goes to the first in line
     return done
@@ -49,16 +51,25 @@ def destroy(sandbox_id: int, final_state: str) -> bool:
 
 @shared_task
 def refill_pool() -> int:
-    from sandbox import lifecycle
-
-    return lifecycle.refill_pool()
+    return pool.refill_pool()
 
 
 @shared_task
 def sweep() -> dict[str, Any]:
-    from sandbox import lifecycle
+    return housekeeping.sweep().__dict__
 
-    return lifecycle.sweep().__dict__
+
+def can_pass(exc: BaseException) -> bool:
+    """An error worth another try: the API server or the database away for a moment. A refusal
+    (403, 422, a bug) would fail the same way again, and the sweep looks at stuck rows anyway."""
+    return k8s.is_transient(exc) or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _again_or_fail(task: Any, exc: Exception) -> Exception:
+    if can_pass(exc) and task.request.retries < RETRIES:
+        # Exponential backoff: 1, 2, 4, 8, 16 seconds.
+        return task.retry(exc=exc, countdown=2**task.request.retries)  # type: ignore[no-any-return]
+    return exc
 
 
 def failure_message(exc: BaseException, attempt: int, final: bool) -> str:

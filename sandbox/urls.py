@@ -1,4 +1,3 @@
-from django.contrib import admin
 from django.urls import include, path
 
 from sandbox import views
@@ -11,8 +10,4 @@ urlpatterns = [
     path("sandbox/reset", views.sandbox_reset, name="sandbox-reset"),
     path("sandbox/queue/leave", views.sandbox_leave_queue, name="sandbox-leave-queue"),
     path("sandbox/", include("sandbox.terminal.urls")),
-    path("accounts/", include("accounts.urls")),
-    path("lessons/", include("lessons.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
-    path("admin/", admin.site.urls),
 ]

@@ -42,7 +42,7 @@ def start_daphne(
     benchmark's wrapper of it that takes the same arguments)."""
     log = tempfile.TemporaryFile()  # noqa: SIM115  (kept open for the server's lifetime)
     server = subprocess.Popen(
-        [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), "sandbox.asgi:application"],
+        [sys.executable, "-m", module, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.DEVNULL,
@@ -71,7 +71,7 @@ def start_celery_worker(env: Mapping[str, str], name: str = "worker") -> subproc
             "-m",
             "celery",
             "-A",
-            "sandbox",
+            "config",
             "worker",
             "--pool=solo",
             "--loglevel=WARNING",

@@ -38,6 +38,14 @@ if (page) {
     noticeTimer = setTimeout(() => { notice.hidden = true; }, Math.max(3000, message.retry_after * 1000));
     if (message.kind === "terminal.run") terminal.refused(message.message);
   });
+  // The sandbox panel (static/js/sandbox.js) follows the sandbox's state from the socket: the
+  // hello of every connection, then each change the workers announce.
+  const announce = (sandbox) => document.dispatchEvent(new CustomEvent("sandbox:status", { detail: sandbox }));
+  socket.on("hello", (message) => {
+    // No live sandbox may still mean a place in line, which only the status request tells.
+    if (message.sandbox) announce(message.sandbox); else document.dispatchEvent(new Event("sandbox:refresh"));
+  });
+  socket.on("sandbox.status", (message) => announce(message.sandbox));
   // The live view subscribes when the socket opens; a sandbox that becomes ready later (started
   // from this page) needs a new subscription.
   document.addEventListener("sandbox:ready", () => socket.send({ type: "cluster.subscribe" }));

@@ -51,6 +51,13 @@ OUTSIDE_PATHS = (
     "/usr/libexec/kubernetes",
 )
 CHAIN_PREFIXES = ("KUBE-", "CNI-", "SBX-")
+# One real node per machine (its addresses are fixed), so what it changed is recorded for the
+# machine, not for the checkout that started it: a clone whose node was killed outright (its
+# `down` never ran) leaves the record for the next checkout's `up` and `down` to honour. Under
+# /run because a reboot resets the kernel settings it holds.
+MACHINE_DIR = Path("/run/k8s-sandbox-node")
+STATE_FILE = MACHINE_DIR / "host-state.json"
+OWNER_FILE = MACHINE_DIR / "node-root"
 # Empty built-in chains are left out of snapshots: iptables-nft keeps a table once it was used.
 BUILTIN_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
 
@@ -67,6 +74,25 @@ def read_sysctls() -> dict[str, str]:
         except OSError:
             continue  # a module that is not loaded (br_netfilter): nothing to restore either
     return values
+
+
+def owner() -> Path | None:
+    """The node folder of the checkout whose node last started on this machine."""
+    try:
+        return Path(OWNER_FILE.read_text().strip())
+    except OSError:
+        return None
+
+
+def claim(root: Path) -> None:
+    MACHINE_DIR.mkdir(parents=True, exist_ok=True)
+    OWNER_FILE.write_text(str(root))
+
+
+def release() -> None:
+    OWNER_FILE.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        MACHINE_DIR.rmdir()
 
 
 def record(state_file: Path) -> None:
@@ -100,6 +126,21 @@ def restore(state_file: Path) -> list[str]:
             shutil.rmtree(folder, ignore_errors=True)
     state_file.unlink()
     return problems
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """Processes with `text` anywhere in their command line (another checkout's node folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline and not _zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 # --- processes --------------------------------------------------------------------------------

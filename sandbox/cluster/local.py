@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from sandbox.cluster import hoststate
 from sandbox.cluster.nodeconfig import KWOK_TAINT, apiserver_options, apiserver_patches
 from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin, write_private
 
@@ -100,8 +101,9 @@ class LocalCluster:
         _say(f"ready in {time.monotonic() - started:.1f}s; kubeconfig: {self.kubeconfig}")
 
     def down(self) -> None:
-        # Whatever the setting says now: a node that runs is stopped and the machine restored.
-        if (self.kubeconfig.parent / "node").exists():
+        # Whatever the setting says now: a node that runs is stopped and the machine restored,
+        # also after a killed node of another checkout (its record is the machine's).
+        if (self.kubeconfig.parent / "node").exists() or hoststate.STATE_FILE.exists():
             self.node().down()
         if self.workdir.exists():
             self._kwokctl("delete", "cluster", check=False)

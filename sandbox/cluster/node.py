@@ -111,7 +111,7 @@ class RealNode:
         self.paths = NodePaths(cluster_dir / "node")
         self.cluster_pki = pki_dir
         self.server = server
-        self.state_file = self.paths.root / "host-state.json"
+        self.state_file = hoststate.STATE_FILE
         self.stamp = self.paths.root / "config.sha256"
         self._started: dict[str, subprocess.Popen[bytes]] = {}
         self._since = datetime.datetime.now(datetime.UTC)
@@ -154,6 +154,13 @@ class RealNode:
 
     def down(self) -> None:
         """Stop everything the node started and put the machine back as it was."""
+        other = hoststate.owner()
+        if other not in (None, self.paths.root) and hoststate.pids_mentioning(str(other) + "/"):
+            # The machine's node is another checkout's, and it runs: its state is not ours to undo.
+            _say(f"the real node running on this machine is {other}'s; left as it is")
+            if not hoststate.mounts_under(self.paths.root):
+                shutil.rmtree(self.paths.root, ignore_errors=True)
+            return
         for program in ("kube-proxy", "kubelet"):
             self._stop(program)
         # Also a copy whose pid file was lost: its command line names our configuration.
@@ -178,6 +185,8 @@ class RealNode:
         for cached in Path("/var/lib/cni/results").glob("*"):
             if cached.name.startswith(f"{CNI_NETWORK}-") or any(f"-{sandbox}-" in cached.name for sandbox in sandboxes):
                 cached.unlink(missing_ok=True)
+        self._clear_other_checkout()
+        hoststate.release()
         problems = hoststate.restore(self.state_file)
         if hoststate.mounts_under(self.paths.root):
             problems.append(f"mounts left under {self.paths.root}")
@@ -256,8 +265,27 @@ class RealNode:
         """What the control plane needs of the node before it starts (the API server binds the
         node's address), recorded first so that `down` can put the machine back."""
         self.paths.root.mkdir(parents=True, exist_ok=True)
+        self._clear_other_checkout()
         hoststate.record(self.state_file)
+        hoststate.claim(self.paths.root)
         self._network()
+
+    def _clear_other_checkout(self) -> None:
+        """Another checkout's node on this machine: if it runs, refuse (they would share the
+        node's address, bridge and ports); if it was killed outright, unmount what it left. Its
+        chains, bridge, cgroups and the kernel settings are the machine's and `down` handles them."""
+        other = hoststate.owner()
+        if other is None or other == self.paths.root:
+            return
+        running = hoststate.pids_mentioning(str(other) + "/")
+        if running:
+            raise RuntimeError(
+                f"another checkout's real node runs on this machine ({other}; pids "
+                f"{', '.join(map(str, running[:5]))}); only one can run at a time: run "
+                f"`make cluster-down` in that checkout first"
+            )
+        _say(f"clearing what a killed node left in {other}")
+        hoststate.unmount_under(other)
 
     def _network(self) -> None:
         addresses = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout

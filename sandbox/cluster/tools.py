@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from functools import cache
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-LOCALCLUSTER_DIR = Path(__file__).resolve().parents[2] / "docker" / "localcluster"
+BASE_DIR = Path(__file__).resolve().parents[2]
+LOCALCLUSTER_DIR = BASE_DIR / "docker" / "localcluster"
+DEFAULT_KUBECTL = BASE_DIR / ".cluster" / "bin" / "kubectl"
 
 
 @cache
@@ -22,17 +25,34 @@ def localcluster_bin() -> Path:
 
 
 def kubectl() -> str:
-    """The kubectl to run: $KUBECTL, else the one built with the local control plane, whose
-    version matches the cluster's (the machine's own kubectl may be out of skew)."""
-    if settings.KUBECTL:
-        return settings.KUBECTL
+    """The kubectl to run: settings.KUBECTL, by default .cluster/bin/kubectl, which `cluster up`
+    links to the one built with the local control plane (its version matches the cluster's)."""
+    path = Path(settings.KUBECTL)
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"no kubectl at {path}: run `make cluster` to build and link it, or set KUBECTL")
+    return str(path)
+
+
+def link_kubectl() -> Path | None:
+    """Point settings.KUBECTL at the built kubectl, when it is the default path under
+    .cluster/ (a KUBECTL set elsewhere is the operator's own choice). Run by `cluster up`, so
+    that nothing at run time has to ask the build script where its output is."""
+    target = Path(settings.KUBECTL)
+    if target != DEFAULT_KUBECTL:
+        return None
     built = localcluster_bin() / "kubectl"
-    if built.is_file():
-        return str(built)
-    found = shutil.which("kubectl")
-    if found:
-        return found
-    raise FileNotFoundError("kubectl not found: run `make cluster` to build it, or set KUBECTL")
+    if not built.is_file():
+        found = shutil.which("kubectl")
+        if not found:
+            return None
+        built = Path(found)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        if target.resolve() == built.resolve():
+            return target
+        target.unlink()
+    target.symlink_to(built)
+    return target
 
 
 def write_private(path: Path, text: str) -> None:

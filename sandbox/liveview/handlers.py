@@ -4,52 +4,40 @@
     <- {"type": "cluster.snapshot", "objects": [...]}          (the current state first)
     <- {"type": "cluster.event", "op": "MODIFIED", "object": {...}}   (then every change)
 
-Events reach this consumer through its sandbox's Channels group, from the one watcher process.
-Other features (the lesson checks) register a hook to hear about changes too."""
+Events reach this handler through its sandbox's Channels group, from the one watcher process;
+the consumer passes each to every handler of the page (the lesson checks hear them too)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox.liveview import ask
 from sandbox.liveview.snapshot import snapshot
 from sandbox.liveview.watcher import group_name
 from sandbox.realtime import blocking
-
-if TYPE_CHECKING:
-    from sandbox.realtime.consumer import SandboxConsumer
-
-# hook(consumer, event): called for every change in the subscriber's sandbox.
-Hook = Callable[["SandboxConsumer", dict[str, Any]], Awaitable[None]]
-HOOKS: list[Hook] = []
+from sandbox.realtime.handlers import Handler, Socket
 
 
-def register(hook: Hook) -> Hook:
-    HOOKS.append(hook)
-    return hook
-
-
-class ClusterHandler:
-    def __init__(self, consumer: SandboxConsumer) -> None:
-        self.consumer = consumer
+class ClusterHandler(Handler):
+    def __init__(self, socket: Socket) -> None:
+        super().__init__(socket)
         self.group: str | None = None
 
     async def receive(self, message: dict[str, Any]) -> None:
         if message["type"] != "cluster.subscribe":
-            await self.consumer.send_json({"type": "error", "message": f"unknown message type {message['type']!r}"})
+            await self.socket.send_json({"type": "error", "message": f"unknown message type {message['type']!r}"})
             return
-        sandbox = await self.consumer.refresh_sandbox()
+        sandbox = await self.socket.refresh_sandbox()
         if sandbox is None:
-            await self.consumer.send_json({"type": "cluster.snapshot", "objects": [], "namespace": None})
+            await self.socket.send_json({"type": "cluster.snapshot", "objects": [], "namespace": None})
             return
         group = group_name(sandbox.pk)
         if group != self.group:
             await self.leave()
             # Join first, list second: a change made in between arrives as an event and the
             # browser keeps whichever copy has the newer resourceVersion.
-            await self.consumer.channel_layer.group_add(group, self.consumer.channel_name)
+            await self.socket.channel_layer.group_add(group, self.socket.channel_name)
             self.group = group
         # From the watcher's caches: it answers after reading them, and it publishes a change
         # only after caching it, so whatever it publishes from now on reaches this page after the
@@ -57,16 +45,13 @@ class ClusterHandler:
         objects = await ask.snapshot(sandbox.namespace)
         if objects is None:  # no watcher answered: list from the API server, as it was
             try:
-                objects = await blocking.run_for(self.consumer.user.pk, snapshot, sandbox.namespace)
+                objects = await blocking.run_for(self.socket.user.pk, snapshot, sandbox.namespace)
             except Exception:  # the cluster is away: the stream will fill the picture in
                 objects = []
-        await self.consumer.send_json({"type": "cluster.snapshot", "objects": objects, "namespace": sandbox.namespace})
+        await self.socket.send_json({"type": "cluster.snapshot", "objects": objects, "namespace": sandbox.namespace})
 
-    async def on_event(self, event: dict[str, Any]) -> None:
-        await self.consumer.send_json({"type": "cluster.event", "op": event["op"], "object": event["object"]})
-        for hook in HOOKS:
-            await hook(self.consumer, event)
-        await self.consumer.notify("cluster_change", event)
+    async def on_cluster_change(self, event: dict[str, Any]) -> None:
+        await self.socket.send_json({"type": "cluster.event", "op": event["op"], "object": event["object"]})
 
     def hears(self, sandbox_id: int) -> bool:
         """Whether this page receives the sandbox's changes (it subscribed to them)."""
@@ -75,7 +60,7 @@ class ClusterHandler:
     async def leave(self) -> None:
         if self.group:
             with contextlib.suppress(Exception):
-                await self.consumer.channel_layer.group_discard(self.group, self.consumer.channel_name)
+                await self.socket.channel_layer.group_discard(self.group, self.socket.channel_name)
             self.group = None
 
     async def close(self) -> None:

@@ -5,11 +5,11 @@ the prefix of its type to that feature's handler, whose blocking work runs on a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -19,14 +19,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from sandbox import lifecycle
+from sandbox import lifecycle, status
 from sandbox.models import Sandbox
-from sandbox.realtime import blocking, limits
+from sandbox.realtime import blocking, handlers, limits
 
 MAX_MESSAGE = 64 * 1024
-MAX_SOCKETS_PER_USER = 8
-# Open page sockets per user id in this process.
-_sockets: dict[int, int] = {}
 log = logging.getLogger(__name__)
 
 
@@ -48,24 +45,10 @@ BUSY_RETRY = 1.0
 DROPPED_BEFORE_CLOSE = 1000
 
 
-class Handler(Protocol):
-    async def receive(self, message: dict[str, Any]) -> None: ...
-    async def close(self) -> None: ...
-
-
-# Message handlers other apps add (the lessons' lesson.*), by type prefix: the consumer does
-# not need to know them.
-EXTRA_HANDLERS: dict[str, Callable[[SandboxConsumer], Handler]] = {}
-
-
-def register_handler(prefix: str, factory: Callable[[SandboxConsumer], Handler]) -> None:
-    EXTRA_HANDLERS[prefix] = factory
-
-
 class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     user: User
     sandbox: Sandbox | None
-    handlers: dict[str, Handler]
+    handlers: dict[str, handlers.Handler]
     language: str
 
     async def connect(self) -> None:
@@ -75,34 +58,38 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             return
         self.user = user
         self.language = _language(self.scope)
-        if _sockets.get(user.pk, 0) >= MAX_SOCKETS_PER_USER:
+        if not limits.sockets.take(user.pk):
             # Each socket may run checks and a terminal: a student cannot open them without limit.
             await self.close(code=4429)
             return
-        _sockets[user.pk] = _sockets.get(user.pk, 0) + 1
         self.counted = True
         self.refusals = limits.TokenBucket(*settings.SOCKET_REFUSALS_ANSWERED)
         self.dropped = 0  # refused messages not answered since the last answer
         self.closing = False
         self.sandbox = await blocking.run(_live_sandbox, user)
         await self.accept()
-        from sandbox.liveview.handlers import ClusterHandler
-        from sandbox.terminal.handlers import TerminalHandler
-
-        self.cluster = ClusterHandler(self)
-        self.handlers = {"terminal": TerminalHandler(self), "cluster": self.cluster}
-        for prefix, factory in EXTRA_HANDLERS.items():
-            self.handlers[prefix] = factory(self)
+        # The sandbox panel's state changes (sandbox.status) come to every page of the owner.
+        # Without the channel layer the page still works: its reconnection's hello has the state.
+        try:
+            await self.channel_layer.group_add(status.user_group(user.pk), self.channel_name)
+            self.in_user_group = True
+        except Exception:
+            log.warning("could not join the owner's group; sandbox states come with the next hello")
+        self.handlers = handlers.make_all(self)
         await self.send_json({"type": "hello", "sandbox": self.sandbox.as_status() if self.sandbox else None})
 
     async def disconnect(self, code: int) -> None:
         try:
             for handler in getattr(self, "handlers", {}).values():
                 await handler.close()
+            if getattr(self, "in_user_group", False):
+                self.in_user_group = False
+                with contextlib.suppress(Exception):  # Redis away: the group entry expires
+                    await self.channel_layer.group_discard(status.user_group(self.user.pk), self.channel_name)
         finally:
             if getattr(self, "counted", False):
                 self.counted = False
-                _sockets[self.user.pk] = max(0, _sockets.get(self.user.pk, 1) - 1)
+                limits.sockets.give_back(self.user.pk)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:  # what a flooding socket sent before it was closed
@@ -179,16 +166,22 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         )
 
     async def cluster_event(self, event: dict[str, Any]) -> None:
-        """A change in this sandbox, sent to its group by the watcher."""
-        await self.cluster.on_event(event)
-
-    async def notify(self, name: str, payload: dict[str, Any]) -> None:
-        """Tell every handler that wants to know (`on_<name>`): "command_done" after a terminal
-        line, "cluster_change" for each change in the sandbox."""
+        """A change in this sandbox, sent to its group by the watcher: every handler hears it
+        (the live view forwards it to the page first, being registered first)."""
         for handler in self.handlers.values():
-            callback = getattr(handler, f"on_{name}", None)
-            if callback is not None:
-                await callback(payload)
+            await handler.on_cluster_change(event)
+
+    async def sandbox_status(self, event: dict[str, Any]) -> None:
+        """The owner's sandbox changed state or progress (sandbox/status.py)."""
+        await self.send_json({"type": "sandbox.status", "sandbox": event["status"]})
+
+    async def command_done(self, payload: dict[str, Any]) -> None:
+        """A terminal line finished: every handler hears it (the lesson checks run)."""
+        for handler in self.handlers.values():
+            await handler.on_command_done(payload)
+
+    def hears(self, sandbox_id: int) -> bool:
+        return any(handler.hears(sandbox_id) for handler in self.handlers.values())
 
     async def refresh_sandbox(self) -> Sandbox | None:
         self.sandbox = await blocking.run(_live_sandbox, self.user)

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -152,30 +152,41 @@ class Limiter:
         return script
 
 
-class InFlight:
-    """Messages of each user being handled right now, in this process."""
+class PerUser:
+    """How many of something each user holds open in this process (page sockets, terminal
+    sessions, messages being handled), up to a limit: one counter for each of them."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self._limit = limit
         self._counts: dict[int, int] = {}
 
     def count(self, user_id: int) -> int:
         return self._counts.get(user_id, 0)
 
+    def take(self, user_id: int) -> bool:
+        """One more for the user, unless the user is at the limit."""
+        if self.count(user_id) >= self._limit():
+            return False
+        self._counts[user_id] = self.count(user_id) + 1
+        return True
+
+    def give_back(self, user_id: int) -> None:
+        left = self.count(user_id) - 1
+        if left > 0:
+            self._counts[user_id] = left
+        else:
+            self._counts.pop(user_id, None)
+
     @contextmanager
     def slot(self, user_id: int) -> Iterator[bool]:
         """Yields whether the user had a free slot (and holds it for the block if so)."""
-        if self.count(user_id) >= settings.SOCKET_IN_FLIGHT_PER_USER:
+        if not self.take(user_id):
             yield False
             return
-        self._counts[user_id] = self.count(user_id) + 1
         try:
             yield True
         finally:
-            left = self._counts[user_id] - 1
-            if left:
-                self._counts[user_id] = left
-            else:
-                del self._counts[user_id]
+            self.give_back(user_id)
 
 
 def rounded_wait(seconds: float) -> float:
@@ -184,4 +195,8 @@ def rounded_wait(seconds: float) -> float:
 
 
 limiter = Limiter()
-in_flight = InFlight()
+in_flight = PerUser(lambda: settings.SOCKET_IN_FLIGHT_PER_USER)  # messages being handled
+MAX_SOCKETS_PER_USER = 8
+sockets = PerUser(lambda: MAX_SOCKETS_PER_USER)  # open page sockets
+MAX_TERMINALS_PER_USER = 4
+terminals = PerUser(lambda: MAX_TERMINALS_PER_USER)  # terminal sessions, each with its kubectl

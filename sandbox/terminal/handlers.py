@@ -14,27 +14,26 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sandbox.models import State
+from sandbox.realtime import limits
+from sandbox.realtime.handlers import Handler, Socket
 from sandbox.terminal.session import Session
-
-if TYPE_CHECKING:
-    from sandbox.realtime.consumer import SandboxConsumer
 
 
 class SocketSink:
     """Turns the runner's bytes into text frames; the incremental decoder keeps a multi-byte
     character that is split between two reads in one piece."""
 
-    def __init__(self, consumer: SandboxConsumer) -> None:
-        self.consumer = consumer
+    def __init__(self, socket: Socket) -> None:
+        self.socket = socket
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     async def write(self, data: bytes) -> None:
         text = self.decoder.decode(data)
         if text:
-            await self.consumer.send_json({"type": "terminal.output", "data": text})
+            await self.socket.send_json({"type": "terminal.output", "data": text})
 
 
 def _origin(scope: dict[str, Any]) -> str:
@@ -46,15 +45,9 @@ def _origin(scope: dict[str, Any]) -> str:
     return f"{scheme}://{host}" if host else ""
 
 
-MAX_SESSIONS_PER_USER = 4
-# Open terminal sessions per user id in this process: a student cannot open tabs without limit,
-# each holding a kubectl of its own.
-_open: dict[int, int] = {}
-
-
-class TerminalHandler:
-    def __init__(self, consumer: SandboxConsumer) -> None:
-        self.consumer = consumer
+class TerminalHandler(Handler):
+    def __init__(self, socket: Socket) -> None:
+        super().__init__(socket)
         self.session: Session | None = None
         self.task: asyncio.Task[None] | None = None
         self.size = (80, 24)
@@ -77,52 +70,52 @@ class TerminalHandler:
                 if self.session:
                     self.session.resize(cols, rows)
         else:
-            await self.consumer.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
+            await self.socket.send_json({"type": "error", "message": f"unknown message type {kind!r}"})
 
     async def run(self, line: object) -> None:
         if not isinstance(line, str):
-            await self.consumer.send_json({"type": "error", "message": "terminal.run needs a string 'line'"})
+            await self.socket.send_json({"type": "error", "message": "terminal.run needs a string 'line'"})
             return
         if self.task and not self.task.done():
-            await self.consumer.send_json({"type": "terminal.busy"})
+            await self.socket.send_json({"type": "terminal.busy"})
             return
-        sandbox = await self.consumer.refresh_sandbox()
+        sandbox = await self.socket.refresh_sandbox()
         if sandbox is None or sandbox.state not in (State.READY, State.RESETTING):
-            await self.consumer.send_json(
+            await self.socket.send_json(
                 {
                     "type": "terminal.output",
                     "data": "\x1b[33mYour sandbox is not ready yet: start it in the panel "
                     "and wait until it says Ready.\x1b[0m\r\n",
                 }
             )
-            await self.consumer.send_json({"type": "terminal.exit", "status": 2})
+            await self.socket.send_json({"type": "terminal.exit", "status": 2})
             return
         if self.session is None or self.session.sandbox.pk != sandbox.pk:
             if self.session:
                 await self._end_session()
-            user_id = self.consumer.user.pk
-            if _open.get(user_id, 0) >= MAX_SESSIONS_PER_USER:
-                await self.consumer.send_json(
+            user_id = self.socket.user.pk
+            # A student cannot open tabs without limit, each holding a kubectl of its own.
+            if not limits.terminals.take(user_id):
+                await self.socket.send_json(
                     {
                         "type": "terminal.output",
-                        "data": f"\x1b[31mYou have {MAX_SESSIONS_PER_USER} terminals open "
+                        "data": f"\x1b[31mYou have {limits.MAX_TERMINALS_PER_USER} terminals open "
                         "already; close one (another tab) and try again.\x1b[0m\r\n",
                     }
                 )
-                await self.consumer.send_json({"type": "terminal.exit", "status": 2})
+                await self.socket.send_json({"type": "terminal.exit", "status": 2})
                 return
-            _open[user_id] = _open.get(user_id, 0) + 1
-            self.session = Session(self.consumer.user, sandbox)
+            self.session = Session(self.socket.user, sandbox)
             self.session.resize(*self.size)
-            self.session.notify = self.consumer.send_json
-            self.session.base_url = _origin(self.consumer.scope)
-            self.session.language = self.consumer.language  # the page's, or its lesson's
+            self.session.notify = self.socket.send_json
+            self.session.base_url = _origin(self.socket.scope)
+            self.session.language = self.socket.language  # the page's, or its lesson's
         self.task = asyncio.create_task(self._run(self.session, line))
 
     async def _run(self, session: Session, line: str) -> None:
-        status = await session.run_line(line, SocketSink(self.consumer))
-        await self.consumer.send_json({"type": "terminal.exit", "status": status})
-        await self.consumer.notify("command_done", {"line": line, "status": status})
+        status = await session.run_line(line, SocketSink(self.socket))
+        await self.socket.send_json({"type": "terminal.exit", "status": status})
+        await self.socket.command_done({"line": line, "status": status})
 
     async def close(self) -> None:
         # A disconnect ends whatever runs (nothing keeps going without its student), and the
@@ -141,7 +134,7 @@ class TerminalHandler:
 
     async def _end_session(self) -> None:
         assert self.session is not None  # noqa: S101  (called with a session)
-        user_id = self.consumer.user.pk
-        _open[user_id] = max(0, _open.get(user_id, 1) - 1)
+        user_id = self.socket.user.pk
+        limits.terminals.give_back(user_id)
         await self.session.close()
         self.session = None

@@ -2,7 +2,7 @@
 SIGUSR1 it writes sandbox.k8s.request_count() to $BENCH_REQUEST_COUNT_FILE. On a cluster that
 others use too, the API server's own counter cannot tell this web server's requests apart.
 
-    python -m tests.bench.counted_web -b 127.0.0.1 -p PORT sandbox.asgi:application
+    python -m tests.bench.counted_web -b 127.0.0.1 -p PORT config.asgi:application
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from types import FrameType
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
@@ -32,7 +32,7 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
-from sandbox import k8s, lifecycle, provisioning  # noqa: E402
+from sandbox import k8s, lifecycle, pool, provisioning  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox, State  # noqa: E402
 from tests.processes import start_celery_worker, stop  # noqa: E402
 
@@ -118,7 +118,7 @@ def main() -> None:
         summary("cold: request -> ready (1 worker)", cold)
 
         with override_settings(SANDBOX_POOL_SIZE=args.warm):
-            lifecycle.refill_pool()
+            pool.refill_pool()
             wait_ready(
                 list(Sandbox.objects.filter(owner__isnull=True, state__in=LIVE_STATES).values_list("pk", flat=True))
             )

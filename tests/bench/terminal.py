@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sandbox.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
@@ -38,8 +38,8 @@ from django.core.management import call_command  # noqa: E402
 from sandbox import credentials, provisioning  # noqa: E402
 from sandbox.cluster.tools import kubectl  # noqa: E402
 from sandbox.models import LIVE_STATES, Sandbox  # noqa: E402
+from sandbox.realtime.limits import MAX_TERMINALS_PER_USER  # noqa: E402
 from sandbox.terminal import ceiling  # noqa: E402
-from sandbox.terminal.handlers import MAX_SESSIONS_PER_USER  # noqa: E402
 from tests.bench.simulated import kubectl_run_overrides  # noqa: E402
 from tests.bench.students import page_socket, signed_in_student  # noqa: E402
 from tests.processes import start_daphne, stop  # noqa: E402
@@ -155,8 +155,8 @@ async def watchers(cookies: list[str], namespaces: list[str], seconds: float, se
 
 def main() -> None:
     call_command("migrate", verbosity=0)
-    # A student may keep MAX_SESSIONS_PER_USER terminals open: spread 50 over enough students.
-    per_student = MAX_SESSIONS_PER_USER
+    # A student may keep MAX_TERMINALS_PER_USER terminals open: spread 50 over enough students.
+    per_student = MAX_TERMINALS_PER_USER
     only_round_trip = "--round-trip-only" in sys.argv
     students = [signed_in_student(f"term{i}") for i in range(1 if only_round_trip else -(-TERMINALS // per_student))]
     env = {**os.environ, "CHANNEL_LAYER": "memory", "LOG_LEVEL": "WARNING"}

@@ -124,8 +124,8 @@ def make_sandbox(db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def eager_celery() -> Iterator[None]:
     """Run enqueued tasks in-process, and destroy every sandbox left live afterwards: for tests
     about what the functions do rather than about the broker (test_faults uses real workers)."""
+    from config.celery import app
     from sandbox import provisioning
-    from sandbox.celery import app
     from sandbox.models import LIVE_STATES, Sandbox
 
     app.conf.task_always_eager = True

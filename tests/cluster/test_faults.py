@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
-from sandbox import lifecycle, provisioning
+from sandbox import lifecycle, provisioning, sweep
 from sandbox.models import LIVE_STATES, Sandbox, State
 from tests.cluster.conftest import Kubectl
 from tests.processes import start_celery_worker
@@ -123,9 +123,9 @@ def test_it_converges_after_the_worker_is_killed_mid_way(
     assert row.state == State.PROVISIONING  # half-made, and nobody is working on it
 
     # The sweep finds rows stuck in provisioning and enqueues them again for a new worker.
-    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.STUCK_AFTER * 2)
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - sweep.STUCK_AFTER * 2)
     start_worker()
-    assert sandbox.namespace in lifecycle.sweep().retried
+    assert sandbox.namespace in sweep.sweep().retried
     wait_for(lambda: state_of(sandbox).state == State.READY, 60, "the sandbox to become ready")
     names = kubectl("get", "secrets,rolebindings", "-n", row.namespace, "-o", "name").stdout.split()
     assert "secret/sandbox-token-anchor" in names

@@ -219,8 +219,8 @@ def test_hostile_lesson_messages_get_an_error_and_the_socket_survives(make_sandb
 def test_a_student_cannot_open_sockets_without_limit(make_sandbox: MakeSandbox) -> None:
     from channels.testing import WebsocketCommunicator
 
-    from sandbox.asgi import application
-    from sandbox.realtime.consumer import MAX_SOCKETS_PER_USER
+    from config.asgi import application
+    from sandbox.realtime.limits import MAX_SOCKETS_PER_USER
     from tests.cluster.test_terminal_socket import cookie_for
 
     sandbox, _ = make_sandbox()

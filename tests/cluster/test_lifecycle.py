@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 from django.utils import timezone
 
-from sandbox import lifecycle, manifests, provisioning, tasks
+from sandbox import lifecycle, manifests, pool, provisioning, sweep, tasks
 from sandbox.models import LIVE_STATES, Sandbox, State
 from tests.cluster.conftest import Kubectl
 
@@ -28,13 +28,13 @@ def test_it_starts_a_new_sandbox_for_a_student_and_returns_it_again(student: Use
 
 @override_settings(SANDBOX_POOL_SIZE=2)
 def test_it_hands_out_a_warm_sandbox_and_refills_the_pool(student: User, kubectl: Kubectl) -> None:
-    assert lifecycle.refill_pool() == 2
-    pool = list(Sandbox.objects.filter(owner__isnull=True, state=State.READY))
-    assert len(pool) == 2
+    assert pool.refill_pool() == 2
+    warm = list(Sandbox.objects.filter(owner__isnull=True, state=State.READY))
+    assert len(warm) == 2
 
     sandbox = lifecycle.start(student)
 
-    assert sandbox.pk in {s.pk for s in pool}
+    assert sandbox.pk in {s.pk for s in warm}
     assert sandbox.owner == student
     label = kubectl(
         "get", "namespace", sandbox.namespace, "-o", "jsonpath={.metadata.labels.k8s-sandbox\\.io/owner-id}"
@@ -46,7 +46,7 @@ def test_it_hands_out_a_warm_sandbox_and_refills_the_pool(student: User, kubectl
 
 @override_settings(SANDBOX_POOL_SIZE=1)
 def test_it_never_gives_one_warm_sandbox_to_two_students(db: None) -> None:
-    lifecycle.refill_pool()
+    pool.refill_pool()
     alice = User.objects.create_user("alice-pool")
     bob = User.objects.create_user("bob-pool")
     first = lifecycle.claim_from_pool(alice)
@@ -74,7 +74,7 @@ def test_it_expires_idle_and_overdue_sandboxes_and_keeps_active_ones(db: None, k
     Sandbox.objects.filter(owner=idle).update(last_activity_at=now - timedelta(minutes=31))
     Sandbox.objects.filter(owner=overdue).update(expires_at=now - timedelta(seconds=1))
 
-    report = lifecycle.sweep()
+    report = sweep.sweep()
 
     assert set(report.expired) == {sandboxes["idle-one"].namespace, sandboxes["overdue-one"].namespace}
     for name in ("idle-one", "overdue-one"):
@@ -89,9 +89,9 @@ def test_it_retries_provisioning_that_lost_its_worker(student: User) -> None:
     sandbox = lifecycle.create_sandbox(student, enqueue=False)
     # The worker took the task and died: the row says provisioning, and nobody works on it.
     Sandbox.objects.filter(pk=sandbox.pk).update(state=State.PROVISIONING)
-    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.STUCK_AFTER * 2)
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - sweep.STUCK_AFTER * 2)
 
-    report = lifecycle.sweep()
+    report = sweep.sweep()
 
     assert sandbox.namespace in report.retried
     sandbox.refresh_from_db()
@@ -102,9 +102,9 @@ def test_it_retries_provisioning_that_lost_its_worker(student: User) -> None:
 def test_it_removes_failed_sandboxes_after_a_while(student: User) -> None:
     sandbox = lifecycle.create_sandbox(student, enqueue=False)
     Sandbox.objects.filter(pk=sandbox.pk).update(state=State.FAILED, last_error="boom")
-    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.FAILED_KEPT_FOR * 2)
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - sweep.FAILED_KEPT_FOR * 2)
 
-    lifecycle.sweep()
+    sweep.sweep()
 
     sandbox.refresh_from_db()
     assert sandbox.state == State.DELETED
@@ -154,9 +154,9 @@ def test_it_finishes_a_destroy_that_ran_out_of_retries(student: User, kubectl: K
     sandbox = lifecycle.start(student)
     # The worker gave up while the API server was away: the row is left in deleting.
     Sandbox.objects.filter(pk=sandbox.pk).update(state=State.DELETING)
-    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - lifecycle.STUCK_AFTER * 2)
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - sweep.STUCK_AFTER * 2)
 
-    assert sandbox.namespace in lifecycle.sweep().retried
+    assert sandbox.namespace in sweep.sweep().retried
 
     sandbox.refresh_from_db()
     assert sandbox.state == State.DELETED
@@ -176,9 +176,9 @@ def test_it_keeps_a_sandbox_whose_student_came_back_before_the_expiry_ran(studen
 
 def test_it_trims_a_pool_that_grew_too_large(db: None) -> None:
     with override_settings(SANDBOX_POOL_SIZE=3):
-        lifecycle.refill_pool()
+        pool.refill_pool()
     with override_settings(SANDBOX_POOL_SIZE=1):
-        lifecycle.refill_pool()
+        pool.refill_pool()
     assert Sandbox.objects.filter(owner__isnull=True, state__in=LIVE_STATES).count() == 1
 
 
@@ -188,7 +188,7 @@ def test_it_gives_concurrent_claims_different_sandboxes(db: None) -> None:
 
     from django.db import connection
 
-    lifecycle.refill_pool()
+    pool.refill_pool()
     students = [User.objects.create_user(f"racer-{i}") for i in range(3)]
     claimed: dict[str, int | None] = {}
     barrier = threading.Barrier(len(students))

@@ -193,7 +193,7 @@ def test_it_delivers_changes_to_a_subscribed_websocket(make_sandbox: MakeSandbox
 
     from django.contrib.auth.models import User
 
-    from sandbox.liveview import handlers
+    from sandbox.realtime import handlers
     from tests.cluster.test_terminal_socket import connect
     from tests.conftest import run_async
 
@@ -202,10 +202,11 @@ def test_it_delivers_changes_to_a_subscribed_websocket(make_sandbox: MakeSandbox
     layer = get_channel_layer()
     heard: list[dict[str, Any]] = []
 
-    async def hook(consumer: Any, event: dict[str, Any]) -> None:  # what the lesson checks will register
-        heard.append(event)
+    class Listener(handlers.Handler):  # a feature that hears changes, as the lesson checks do
+        async def on_cluster_change(self, event: dict[str, Any]) -> None:
+            heard.append(event)
 
-    handlers.register(hook)
+    handlers.register("probe", Listener)
     running = Watcher(lambda sandbox_id, message: async_to_sync(layer.group_send)(group_name(sandbox_id), message))
     assert running.run_in_background(timeout=30)
     try:
@@ -229,4 +230,4 @@ def test_it_delivers_changes_to_a_subscribed_websocket(make_sandbox: MakeSandbox
         assert any(e["object"]["name"] == "live" for e in heard)
     finally:
         running.shutdown()
-        handlers.HOOKS.remove(hook)
+        handlers.unregister("probe")

@@ -4,6 +4,7 @@ real container serves."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -56,3 +57,29 @@ def test_it_fetches_the_page_a_real_container_serves(make_sandbox: MakeSandbox, 
         status, body = k8s.proxy_get("Service", ns, "missing", 80, "/")
     assert status == 404
     assert "not found" in body
+
+
+@pytest.mark.usefixtures("real_node")
+def test_it_runs_commands_in_a_sandbox_pod_and_nowhere_else(make_sandbox: MakeSandbox, kubectl: Kubectl) -> None:
+    sandbox, _ = make_sandbox()
+    ns = sandbox.namespace
+    assert can_i("create", "pods", "--subresource=exec", "-n", ns) == "yes"
+    assert can_i("create", "pods", "--subresource=exec", "-n", "kube-system") == "no"
+    assert can_i("get", "pods", "-n", ns) == "no"
+    kubectl("run", "box", "--image=busybox:1.35", "--env=GREETING=hello", "-n", ns, "--", "sleep", "3600")
+    kubectl("wait", "--for=condition=Ready", "pod/box", "-n", ns, "--timeout=60s")
+    coredns = kubectl("get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns", "-o", "name").stdout.split()
+    assert coredns
+
+    with k8s.as_prober():
+        assert k8s.exec_output(ns, "box", None, ["sh", "-c", "echo $GREETING"]) == (0, "hello\n")
+        assert k8s.exec_output(ns, "box", "box", ["sh", "-c", "echo oops >&2; exit 3"]) == (3, "oops\n")
+        status, said = k8s.exec_output(ns, "box", None, ["no-such-program"])
+        assert status is None
+        assert "no-such-program" in said
+        started = time.monotonic()
+        assert k8s.exec_output(ns, "box", None, ["sleep", "30"], timeout=1) == (None, "")
+        assert time.monotonic() - started < 10
+        status, said = k8s.exec_output("kube-system", coredns[0].removeprefix("pod/"), None, ["true"])
+    assert status is None
+    assert "forbidden" in said

@@ -148,13 +148,13 @@ def test_it_keeps_credentials_and_files_out_of_the_students_reach(make_sandbox: 
 
 
 def test_it_limits_how_many_terminals_one_student_keeps_open(make_sandbox: MakeSandbox) -> None:
-    from sandbox.terminal.handlers import MAX_SESSIONS_PER_USER
+    from sandbox.realtime.limits import MAX_TERMINALS_PER_USER
 
     sandbox, _ = make_sandbox()
     owner = User.objects.get(sandboxes=sandbox)
 
     async def scenario() -> None:
-        tabs = [await connect(owner) for _ in range(MAX_SESSIONS_PER_USER + 1)]
+        tabs = [await connect(owner) for _ in range(MAX_TERMINALS_PER_USER + 1)]
         outputs = []
         for tab in tabs:
             await tab.send_json_to({"type": "terminal.run", "line": "kubectl version --client"})
@@ -162,7 +162,7 @@ def test_it_limits_how_many_terminals_one_student_keeps_open(make_sandbox: MakeS
             while (message := await tab.receive_json_from(timeout=30))["type"] != "terminal.exit":
                 text += message.get("data", "")
             outputs.append((message["status"], text))
-        assert [status for status, _ in outputs[:-1]] == [0] * MAX_SESSIONS_PER_USER
+        assert [status for status, _ in outputs[:-1]] == [0] * MAX_TERMINALS_PER_USER
         assert outputs[-1][0] == 2
         assert "terminals open already" in outputs[-1][1]
         await tabs[0].disconnect()  # closing one frees its place

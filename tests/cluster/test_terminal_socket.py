@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 
-from sandbox.asgi import application
+from config.asgi import application
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
 from sandbox.terminal.models import CommandAudit

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from sandbox import admission, lifecycle, provisioning, tasks
+from sandbox import admission, pool, provisioning, sweep, tasks
 from sandbox.models import LIVE_STATES, QueuedStart, Sandbox, State
 from tests.cluster.conftest import Kubectl
 
@@ -93,7 +93,7 @@ def test_a_full_class_puts_students_in_line_and_the_first_gets_the_freed_place(k
 
     # Ben's expires; the sweep removes it and Eve's turn comes.
     Sandbox.objects.filter(owner__username="ben").update(expires_at=timezone.now() - timedelta(minutes=1))
-    lifecycle.sweep()
+    sweep.sweep()
     assert status(eve)["state"] == "ready"
     assert owned_live() == 2
     assert not QueuedStart.objects.exists()
@@ -102,7 +102,7 @@ def test_a_full_class_puts_students_in_line_and_the_first_gets_the_freed_place(k
 def test_a_warm_pool_sandbox_does_not_take_a_students_place(settings: Any) -> None:
     settings.SANDBOX_MAX_LIVE = 1
     settings.SANDBOX_POOL_SIZE = 1
-    lifecycle.refill_pool()
+    pool.refill_pool()
     pooled = Sandbox.objects.get(owner__isnull=True)
     assert pooled.state == State.READY
     ana, ben = student("ana"), student("ben")

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from sandbox.asgi import application
+from config.asgi import application
 from sandbox.realtime.origin import allowed, parse_origin
 from tests.cluster.test_terminal_socket import cookie_for
 from tests.conftest import run_async

@@ -20,7 +20,7 @@ def explode(request: HttpRequest) -> HttpResponse:
     raise RuntimeError("secret detail: /root/.cache/k8s-sandbox and SECRET_KEY")
 
 
-urlpatterns = [path("explode/", explode), path("", include("sandbox.urls"))]
+urlpatterns = [path("explode/", explode), path("", include("config.urls"))]
 
 
 def test_the_run_configuration_turns_debug_off() -> None:
@@ -37,7 +37,7 @@ def test_debug_is_off_unless_asked_for() -> None:
         [
             sys.executable,
             "-c",
-            f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='sandbox.settings'; django.setup(); {probe}",
+            f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); {probe}",
         ],
         env=env,
         cwd=ROOT,

@@ -19,8 +19,8 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.test import override_settings
 
+from config.asgi import application
 from lessons import loader
-from sandbox.asgi import application
 from sandbox.models import Sandbox, State
 from sandbox.realtime import limits
 from sandbox.realtime.consumer import DROPPED_BEFORE_CLOSE

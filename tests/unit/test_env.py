@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from sandbox.env import database_from_url, env_bool, env_int, env_list, env_secret, env_str
+from config.env import database_from_url, env_bool, env_int, env_list, env_secret, env_str
 
 
 def test_it_reads_booleans_strictly(monkeypatch: pytest.MonkeyPatch) -> None:

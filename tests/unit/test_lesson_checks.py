@@ -20,6 +20,8 @@ class DataWorld:
     items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
     pages: dict[str, tuple[int, str]] = field(default_factory=dict)
+    outputs: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
     namespace: str = NS
     namespaces: list[str] = field(default_factory=lambda: [NS, f"{NS}-db"])
 
@@ -33,6 +35,11 @@ class DataWorld:
         return self.pages.get(
             f"{namespace}/{kind}/{name}:{port}{path}", (503, 'no endpoints available for service "x"')
         )
+
+    def run(self, namespace: str, pod: str, container: str | None, command: list[str]) -> tuple[int | None, str]:
+        key = f"{namespace}/{pod}/{container or ''}: {' '.join(command)}"
+        self.commands.append(key)
+        return self.outputs.get(key, (None, "unable to upgrade connection: container not found"))
 
 
 def pod(
@@ -332,3 +339,50 @@ def test_an_http_check_names_a_service_or_a_pod() -> None:
     assert format.check_problems({"http": {"port": 80}}) == ["an http check names exactly one of service, pod"]
     assert format.check_problems({"http": {"service": "a", "pod": "b", "port": 80}})
     assert format.check_problems({"http": {"service": "a", "port": 80, "path": "/"}}) == []
+
+
+def running(name: str, labels: dict[str, str] | None = None, *, ready: bool = True) -> dict[str, Any]:
+    made = pod(name, labels, ready=ready)
+    made["status"]["phase"] = "Running"
+    return made
+
+
+def test_exec_checks_what_a_command_prints_in_the_container() -> None:
+    world = DataWorld(
+        {"Pod": [running("web-b", {"app": "web"}), running("web-a", {"app": "web"}), running("db", {"app": "db"})]},
+        outputs={f"{NS}/web-a/: printenv GREETING": (0, "hello\n"), f"{NS}/db/: nslookup mysql": (1, "NXDOMAIN\n")},
+    )
+    # A selector picks the first ready running Pod by name.
+    assert run(
+        {"exec": {"selector": {"app": "web"}, "command": ["printenv", "GREETING"], "contains": "hello"}}, world
+    ).ok
+    assert world.commands == [f"{NS}/web-a/: printenv GREETING"]
+    assert run({"exec": {"pod": "web-a", "command": ["printenv", "GREETING"], "matches": "^hel+o$"}}, world).ok
+    other = run({"exec": {"pod": "web-a", "command": ["printenv", "GREETING"], "contains": "bonjour"}}, world)
+    assert not other.ok
+    assert other.message == "`printenv GREETING` in Pod web-a does not print bonjour yet (it printed: hello)."
+    failed = run({"exec": {"pod": "db", "command": ["nslookup", "mysql"]}}, world)
+    assert failed.message == "`nslookup mysql` in Pod db ended with 1, not 0: NXDOMAIN"
+    assert run({"exec": {"pod": "db", "command": ["nslookup", "mysql"], "exit": 1, "contains": "NXDOMAIN"}}, world).ok
+    refused = run({"exec": {"pod": "web-b", "command": ["true"]}}, world)
+    assert refused.message.startswith("`true` in Pod web-b ended with no exit status, not 0: unable to upgrade")
+
+
+def test_exec_waits_for_a_running_pod_before_running_anything() -> None:
+    pending = pod("web", {"app": "web"})
+    world = DataWorld({"Pod": [pending, running("slow", {"app": "web"}, ready=False)]})
+    assert run({"exec": {"pod": "web", "command": ["true"]}}, world).message == "Pod web is not running yet."
+    assert run({"exec": {"pod": "gone", "command": ["true"]}}, world).message == "Pod gone does not exist yet."
+    none_ready = run({"exec": {"selector": {"app": "web"}, "command": ["true"]}}, world)
+    assert none_ready.message == "No ready Pod with labels app=web runs yet."
+    assert world.commands == []
+
+
+def test_an_exec_check_names_a_pod_or_a_selector_and_one_test_of_the_output() -> None:
+    assert format.check_problems({"exec": {"command": ["true"]}}) == [
+        "an exec check names exactly one of pod, selector"
+    ]
+    both = {"exec": {"pod": "a", "command": ["true"], "contains": "x", "matches": "x"}}
+    assert format.check_problems(both) == ["an exec check takes contains or matches, not both"]
+    assert format.check_problems({"exec": {"pod": "a", "command": ["sh"], "matches": "(a|aa)+$"}})
+    assert format.check_problems({"exec": {"selector": {"app": "a"}, "command": ["printenv"]}}) == []

@@ -148,6 +148,7 @@ def test_it_keeps_the_operator_far_from_cluster_admin() -> None:
         manifests.STUDENT_ROLE,
         manifests.CLUSTER_READ_ROLE,
         manifests.SYSTEM_READ_ROLE,
+        manifests.PROBER_EXEC_ROLE,
     }
     # It may read one Secret by name, never list or watch Secrets.
     secret_reads = [r for r in rules if "secrets" in r["resources"] and {"get", "list", "watch"} & set(r["verbs"])]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from config.env import real_node_mode
 from sandbox.cluster import backend, node
 from sandbox.cluster.local import LocalCluster
-from sandbox.env import real_node_mode
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from sandbox.env import env_rate
+from config.env import env_rate
 from sandbox.realtime.limits import TokenBucket, kind_of, rounded_wait
 
 

@@ -1,5 +1,7 @@
 // The sandbox panel: start, reset, and a status line that follows provisioning until ready.
-// Plain script, no build step; the live WebSocket stream replaces polling in a later feature.
+// Plain script, no build step. On the sandbox page the page's socket brings every change of
+// state ("sandbox:status" events from sandbox-page.js), so the panel asks the server only as a
+// slow safety net; elsewhere (the lesson list) it asks every second while something is under way.
 (function () {
   "use strict";
   const panel = document.getElementById("sandbox-panel");
@@ -9,6 +11,7 @@
   const label = (state) => panel.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || state;
   let timer = null;
   let shown = null; // the state rendered last
+  const pushed = Boolean(document.getElementById("sandbox-page")); // the page's socket says what changes
 
   function render(status) {
     const state = status.state;
@@ -33,7 +36,7 @@
     shown = state;
     const busy = ["requested", "provisioning", "resetting", "deleting"].includes(state);
     clearTimeout(timer);
-    if (busy) timer = setTimeout(refresh, 700);
+    if (busy) timer = setTimeout(refresh, pushed ? 15000 : 1000);
     // In line, ask again when the server said to (Retry-After); asking also keeps the place.
     if (state === "queued") timer = setTimeout(refresh, 1000 * (status.retry_after || 5));
   }
@@ -52,5 +55,6 @@
   $("sandbox-reset").addEventListener("click", () => call(panel.dataset.resetUrl, "POST"));
   $("sandbox-leave").addEventListener("click", () => call(panel.dataset.leaveUrl, "POST"));
   document.addEventListener("sandbox:refresh", refresh);
+  document.addEventListener("sandbox:status", (event) => render(event.detail));
   refresh();
 })();

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox.cluster import backend
+from sandbox.cluster import backend, tools
 
 
 class Command(BaseCommand):
@@ -26,6 +26,7 @@ class Command(BaseCommand):
             cluster = backend(backend_name)
             if action == "up":
                 cluster.up()
+                tools.link_kubectl()
                 # A cluster is only useful to the platform with its operator and shared objects.
                 call_command("sandbox", "install", stdout=self.stdout)
             elif action == "down":

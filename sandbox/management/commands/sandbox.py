@@ -10,7 +10,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox import credentials, install, lifecycle, provisioning
+from sandbox import credentials, install, lifecycle, provisioning, sweep
 from sandbox.models import Sandbox, State
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         if action == "list":
             return self.list(user)
         if action == "sweep":
-            self.stdout.write(str(lifecycle.sweep()))
+            self.stdout.write(str(sweep.sweep()))
             return None
         if not user:
             raise CommandError(f"`sandbox {action}` needs a USER")

@@ -1,5 +1,5 @@
 """Django settings. Every value that differs between machines comes from the environment
-through the strict readers in sandbox.env; `.env.example` lists them all, and the system
+through the strict readers in config.env; `.env.example` lists them all, and the system
 checks in sandbox.checks report what is missing or unsafe."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 import django_stubs_ext
 from django.utils.translation import gettext_lazy as _
 
-from sandbox.cluster.nodeconfig import NODE_IP
-from sandbox.env import (
+from config.env import (
     database_from_url,
     env_bool,
     env_int,
@@ -23,6 +22,7 @@ from sandbox.env import (
     env_str,
     real_node_mode,
 )
+from sandbox.cluster.nodeconfig import NODE_IP
 
 # Lets generic Django classes be subscripted at run time (ModelAdmin[Lesson]) for mypy.
 django_stubs_ext.monkeypatch()
@@ -67,8 +67,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "sandbox.urls"
-ASGI_APPLICATION = "sandbox.asgi.application"
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -172,8 +172,9 @@ CLUSTER_CHECKER_KUBECONFIG = Path(
 # The prober's kubeconfig (lesson checks' HTTP requests through the API server's proxy), also
 # written by the install.
 CLUSTER_PROBER_KUBECONFIG = Path(env_str("CLUSTER_PROBER_KUBECONFIG", str(BASE_DIR / ".cluster" / "prober.kubeconfig")))
-# Empty means "the kubectl built with the local control plane".
-KUBECTL = env_str("KUBECTL", "")
+# The kubectl the terminal and the platform run. The default is a link that `manage.py cluster
+# up` makes to the kubectl built with the local control plane (its version matches the cluster).
+KUBECTL = Path(env_str("KUBECTL", "") or str(BASE_DIR / ".cluster" / "bin" / "kubectl"))
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)
 # The development cluster: "local" (built from upstream Go modules), "local-sim" (the same with
 # kwok's simulated nodes only) or "kind" (sandbox/cluster/__init__.py).
