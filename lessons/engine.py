@@ -16,7 +16,7 @@ from django.utils import timezone
 from lessons import checks, templating
 from lessons.format import solution_line
 from lessons.models import Lesson, Step, StepProgress, in_language
-from sandbox import admission, k8s, lifecycle, manifests, provisioning
+from sandbox import api, k8s, manifests
 from sandbox.models import Sandbox, State
 from sandbox.terminal import workspace
 from sandbox.terminal.models import CommandAudit
@@ -110,34 +110,27 @@ def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
     sizes = list(manifests.PRESETS)  # smallest first: a bigger sandbox fits a smaller need
     wanted = needs.get("size", sandbox.size)
     big_enough = wanted not in sizes or sandbox.size not in sizes or sizes.index(sandbox.size) >= sizes.index(wanted)
-    return big_enough and set(needs.get("extra_namespaces") or []) <= set(sandbox.extra_namespaces)
+    # Every sandbox reserves one NodePort when it is made; a lesson that needs it (a NodePort
+    # Service on {{ node_port }}) does not fit one without.
+    has_port = needs.get("node_ports", 0) <= (1 if sandbox.node_port else 0)
+    return big_enough and has_port and set(needs.get("extra_namespaces") or []) <= set(sandbox.extra_namespaces)
 
 
 def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox | None, bool]:
     """Make sure the student has a sandbox this lesson can use, with the lesson's files.
-    Returns (sandbox, fits). A sandbox that does not fit is replaced only when asked: that
-    removes everything in it. Raises admission.StartRefused when a new sandbox may not be
+    Returns (sandbox, fits). A sandbox that does not fit is replaced only when asked: a worker
+    then removes it with everything in it. Raises api.StartRefused when a new sandbox may not be
     started now (the student's starts are used up, or the class is full and they wait in line)."""
-    sandbox = lifecycle.live_sandbox(user)
-    replacing = False
+    sandbox = api.current(user)
+    needs = lesson.needs or {}
+    size, extra = needs.get("size"), list(needs.get("extra_namespaces") or [])
     if sandbox is not None and not fits(lesson, sandbox):
         if not replace:
             return sandbox, False
-        # Not inside the caller's transaction: the cluster objects go for good, so the row
-        # must say so even if creating the replacement fails afterwards.
-        if transaction.get_connection().in_atomic_block:
-            raise RuntimeError("replace a sandbox outside a transaction")
-        admission.check_start_rate(user)  # before removing anything: a refusal leaves it as it is
-        provisioning.destroy(sandbox.pk)
-        sandbox, replacing = None, True
-    needs = lesson.needs or {}
-    # The live sandbox (a failed one is provisioned again), or a new one of the lesson's shape.
-    sandbox = admission.request_start(
-        user,
-        size=needs.get("size"),
-        extra_namespaces=list(needs.get("extra_namespaces") or []),
-        replacing=replacing,
-    )
+        sandbox = api.replace(user, sandbox, size=size, extra_namespaces=extra)
+    else:
+        # The current sandbox (a failed one is provisioned again), or a new one of the lesson's shape.
+        sandbox = api.start(user, size=size, extra_namespaces=extra)
     seed_files(lesson, sandbox, overwrite=False)
     return sandbox, True
 
@@ -274,7 +267,7 @@ def reset_lesson(user: User, lesson: Lesson, sandbox: Sandbox | None) -> None:
     StepProgress.objects.filter(user=user, step__lesson=lesson).delete()
     if sandbox is not None:
         with transaction.atomic():
-            lifecycle.request_reset(sandbox)  # only a ready sandbox; a reset under way is enough
+            api.reset(sandbox)  # only a ready sandbox; a reset under way is enough
         seed_files(lesson, sandbox, overwrite=True)
 
 

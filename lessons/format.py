@@ -190,6 +190,7 @@ def load(folder: Path) -> LessonSpec:
             problems += [Problem(md_path, line, msg) for line, msg in templating.problems(text)]
             problems += [Problem(md_path, line, msg) for line, msg in markers.problems(text, set(files))]
             body[lang] = text
+        problems += _language_problems(folder, step["id"], body)
         for key in ("solution", "undo"):
             for n, line in enumerate(step.get(key) or []):
                 for msg in markers.line_problems(solution_line(line)[0], set(files)):
@@ -228,6 +229,33 @@ def load(folder: Path) -> LessonSpec:
         files=files,
         steps=steps,
     )
+
+
+def _language_problems(folder: Path, step_id: str, body: dict[str, str]) -> list[Problem]:
+    """Both languages of a step offer the same commands, in the same order: a translation may
+    word the text its own way, never change what the student runs."""
+    if len(body) != len(LANGUAGES):
+        return []  # a missing file is reported already
+    first, *others = LANGUAGES
+    expected = markers.commands(body[first])
+    problems = []
+    for lang in others:
+        got = markers.commands(body[lang])
+        if got != expected:
+            missing = [c for c in expected if c not in got]
+            extra = [c for c in got if c not in expected]
+            detail = "; ".join(
+                part
+                for part in (
+                    f"{first} has {missing!r} that {lang} lacks" if missing else "",
+                    f"{lang} has {extra!r} that {first} lacks" if extra else "",
+                    "the same commands in another order" if not (missing or extra) else "",
+                )
+                if part
+            )
+            md_path = folder / "steps" / f"{step_id}.{lang}.md"
+            problems.append(Problem(md_path, 1, f"the code blocks differ from steps/{step_id}.{first}.md: {detail}"))
+    return problems
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

@@ -12,6 +12,7 @@ a page must not trust them more than it has to."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -38,6 +39,23 @@ def line_problems(line: str, files: set[str]) -> list[str]:
 
 def _md() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def commands(text: str) -> list[str]:
+    """The lines of the text's run and copy blocks, in order: what a student may type or copy,
+    which both languages of a step must offer alike."""
+    found = []
+    for token in _md().parse(text):
+        if token.type == "fence" and token.info.strip() in ("run", "copy"):
+            for line in token.content.splitlines():
+                # A shell comment is prose, translated with the rest; the command is not.
+                command = _COMMENT.sub("", line).strip()
+                if command:
+                    found.append(command)
+    return found
+
+
+_COMMENT = re.compile(r"(^|\s)#[^'\"]*$")
 
 
 def problems(text: str, files: set[str]) -> list[tuple[int, str]]:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from lessons import engine, loader, markers, templating
 from lessons.models import Lesson
-from sandbox import admission, k8s, lifecycle
+from sandbox import api, k8s
 from sandbox.models import Sandbox, State
 from sandbox.terminal.views import page_labels
 from sandbox.too_many import with_retry_after
@@ -67,7 +67,7 @@ def lesson_page(request: HttpRequest, slug: str) -> HttpResponse:
     loader.reload_if_changed()
     lesson = _lesson(slug)
     user = _user(request)
-    sandbox = lifecycle.live_sandbox(user)
+    sandbox = api.current(user)
     ctx = _placeholder_context(sandbox)
     button_labels = {"run": _("Run"), "copy": _("Copy"), "open": _("Open in the editor")}
     steps = [
@@ -117,7 +117,7 @@ def lesson_start(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         # No transaction around a replacement: destroying the old sandbox is not undone by a rollback.
         sandbox, fits = engine.begin(_user(request), lesson, replace=request.POST.get("replace") == "1")
-    except admission.StartRefused as refusal:
+    except api.StartRefused as refusal:
         if wants_json:
             return with_retry_after(JsonResponse(refusal.as_status()), refusal.retry_after)
         # The plain form (replacing a sandbox): a page that says why, with the way back.
@@ -134,5 +134,5 @@ def lesson_start(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("lessons:detail", slug=lesson.slug)
     if sandbox is None or not fits:
         return JsonResponse({"state": "error", "error": _("Your sandbox does not fit this lesson.")}, status=409)
-    lifecycle.touch(sandbox)
+    api.touch(sandbox)
     return JsonResponse(sandbox.as_status(), status=202 if sandbox.state != State.READY else 200)

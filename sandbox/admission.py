@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from sandbox import k8s, lifecycle, locks
-from sandbox.models import LIVE_STATES, QueuedStart, Sandbox
+from sandbox.models import LIVE_STATES, OWNED_STATES, QueuedStart, Sandbox
 from sandbox.too_many import seconds_until_free, try_again_text
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def request_start(
 ) -> Sandbox:
     """The student's live sandbox, or one started for them now. Raises StartRefused when
     their starts are used up, or when the platform is full (they are then in line).
-    `replacing`: the caller has just destroyed their sandbox, so one more takes no more room.
+    `replacing`: the caller has just retired their sandbox, so one more takes no more room.
     Runs its own transaction; call it outside one (a refusal must not undo the place in line)."""
     existing = lifecycle.live_sandbox(user)
     if existing is not None:
@@ -210,7 +210,7 @@ def _start(user: User, size: str | None, extra_namespaces: list[str] | None) -> 
 def _admit_waiting_locked() -> list[str]:
     QueuedStart.objects.filter(last_seen_at__lt=_abandoned_before()).delete()
     # Started some other way meanwhile (an operator's `sandbox up`): no longer waiting.
-    QueuedStart.objects.filter(user__sandboxes__state__in=LIVE_STATES).delete()
+    QueuedStart.objects.filter(user__sandboxes__state__in=OWNED_STATES).delete()
     room = None if settings.SANDBOX_MAX_LIVE <= 0 else settings.SANDBOX_MAX_LIVE - live_count()
     if room is not None and room <= 0:
         return []  # the usual case while the class is full: one count, no walk through the line

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sandbox import jobs, k8s, manifests, status
-from sandbox.models import LIVE_STATES, Sandbox, State, transition
+from sandbox.models import LIVE_STATES, OWNED_STATES, Sandbox, State, transition
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def create_sandbox(
 
 
 def live_sandbox(owner: User) -> Sandbox | None:
-    return Sandbox.objects.filter(owner=owner, state__in=LIVE_STATES).first()
+    return Sandbox.objects.filter(owner=owner, state__in=OWNED_STATES).first()
 
 
 def start(owner: User, *, enqueue: bool = True) -> Sandbox:
@@ -149,6 +149,15 @@ def request_reset(sandbox: Sandbox) -> bool:
     if not status.changed(sandbox.pk, transition(sandbox.pk, (State.READY,), State.RESETTING)):
         return False
     jobs.after_commit(jobs.RESET, sandbox.pk)
+    return True
+
+
+def retire(sandbox: Sandbox) -> bool:
+    """Hand the sandbox to a worker to remove, at once no longer the owner's current one (its
+    namespaces go in the background; the owner may start the next). False if it had ended."""
+    if not status.changed(sandbox.pk, transition(sandbox.pk, LIVE_STATES, State.DELETING)):
+        return False
+    jobs.after_commit(jobs.DESTROY, sandbox.pk, State.DELETED)
     return True
 
 

@@ -23,6 +23,10 @@ class State(models.TextChoices):
 
 # A sandbox in one of these states still owns its namespace and NodePort.
 LIVE_STATES = (State.REQUESTED, State.PROVISIONING, State.READY, State.RESETTING, State.FAILED, State.DELETING)
+# The student's current sandbox: live and not on its way out. One being removed still holds its
+# namespace and NodePort (LIVE_STATES), but its owner may already have the next one (a lesson
+# that needs another shape replaces it while a worker removes the old one).
+OWNED_STATES = (State.REQUESTED, State.PROVISIONING, State.READY, State.RESETTING, State.FAILED)
 ENDED_STATES = (State.EXPIRED, State.DELETED)
 
 
@@ -62,7 +66,7 @@ class Sandbox(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["owner"], condition=Q(state__in=LIVE_STATES), name="one_live_sandbox_per_owner"
+                fields=["owner"], condition=Q(state__in=OWNED_STATES), name="one_owned_sandbox_per_owner"
             ),
         ]
         indexes = [models.Index(fields=["owner", "state"])]

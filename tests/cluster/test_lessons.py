@@ -14,8 +14,10 @@ from django.utils import translation
 
 from lessons import ci, engine, format, loader
 from lessons.models import Lesson, StepProgress
+from sandbox import api
 from sandbox.models import Sandbox
 from sandbox.terminal import workspace
+from tests.cluster.conftest import Kubectl
 from tests.cluster.test_terminal_socket import connect, run
 from tests.conftest import SAME_ORIGIN, run_async
 
@@ -88,7 +90,7 @@ def test_progress_hints_skip_and_reset(make_sandbox: MakeSandbox) -> None:
     assert not StepProgress.objects.filter(user=user).exists()
 
 
-def test_a_lesson_that_needs_more_offers_a_replacement(make_sandbox: MakeSandbox) -> None:
+def test_a_lesson_that_needs_more_offers_a_replacement(make_sandbox: MakeSandbox, kubectl: Kubectl) -> None:
     load()
     lesson = next((lesson for lesson in Lesson.objects.all() if lesson.needs.get("extra_namespaces")), None)
     assert lesson is not None, "the curriculum has a lesson with an extra namespace (Namespaces)"
@@ -101,10 +103,16 @@ def test_a_lesson_that_needs_more_offers_a_replacement(make_sandbox: MakeSandbox
     assert replacement is not None
     assert replacement.pk != sandbox.pk
     assert replacement.extra_namespaces == lesson.needs["extra_namespaces"]
+    assert api.current(user) == replacement
+    # The request removed nothing itself: the old sandbox is a worker's to remove.
     sandbox.refresh_from_db()
-    assert sandbox.state == "deleted"
+    assert sandbox.state == "deleting"
+    assert kubectl("get", "namespace", sandbox.namespace, "-o", "name").stdout.strip()
     from sandbox import provisioning
 
+    assert provisioning.destroy(sandbox.pk)  # what the enqueued task runs
+    sandbox.refresh_from_db()
+    assert sandbox.state == "deleted"
     provisioning.destroy(replacement.pk)
 
 

@@ -40,7 +40,7 @@ def make(tmp_path: Path, lesson: str = GOOD, files: dict[str, str] | None = None
     (folder / "lesson.yaml").write_text(lesson)
     contents = {
         "steps/first.en.md": "Run it:\n\n```run\nkubectl get pods\n```\n",
-        "steps/first.zh-hans.md": "运行\n",
+        "steps/first.zh-hans.md": "运行\n\n```run\nkubectl get pods\n```\n",
         "manifests/web.yaml": WEB,
     }
     for name, content in (contents | (files or {})).items():

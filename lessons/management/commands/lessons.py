@@ -1,5 +1,6 @@
-"""`manage.py lessons validate|load|test [SLUG ...]`: the lesson author's tools.
+"""`manage.py lessons validate|load|test|new [SLUG ...]`: the lesson author's tools.
 
+new SLUG   write a new, valid bilingual lesson folder after the last one, to edit from there
 validate   check every lesson folder; each problem is printed as file:line: message
 load       validate, then sync the valid lessons into the database
 test       load, then prove each lesson (or the named ones) can be completed on the
@@ -9,11 +10,12 @@ test       load, then prove each lesson (or the named ones) can be completed on 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lessons import ci, format, images, loader
+from lessons import ci, format, images, loader, scaffold
 from lessons.models import Lesson
 
 
@@ -21,12 +23,23 @@ class Command(BaseCommand):
     help = "Validate, load or test the lessons in LESSONS_DIR."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=["validate", "load", "test"])
-        parser.add_argument("slugs", nargs="*", help="test only these lessons")
+        parser.add_argument("action", choices=["validate", "load", "test", "new"])
+        parser.add_argument("slugs", nargs="*", help="test only these lessons; for new, the new lesson's slug")
 
     def handle(self, *args: Any, action: str, slugs: list[str], **options: Any) -> None:
         from django.conf import settings
 
+        if action == "new":
+            if len(slugs) != 1:
+                raise CommandError("`lessons new` takes one SLUG, e.g. `lessons new health-probes`")
+            try:
+                folder = scaffold.create(Path(settings.LESSONS_DIR), slugs[0])
+            except scaffold.ScaffoldError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(
+                f"created {folder}: edit lesson.yaml, steps/ and manifests/, then `lessons test {slugs[0]}`"
+            )
+            return
         if action == "validate":
             lessons, problems = format.load_all(settings.LESSONS_DIR)
             self._problems(problems)
