@@ -41,10 +41,11 @@ def test_an_edit_keeps_progress_and_a_broken_lesson_keeps_its_last_good_version(
     user = User.objects.create_user("ann")
     StepProgress.objects.create(user=user, step=step, hints_shown=1)
     text = content / "01-demo" / "steps" / "first.en.md"
-    text.write_text("New text.\n")
+    new_text = "New text, same command.\n\n```run\nkubectl get pods\n```\n"
+    text.write_text(new_text)
     assert loader.load().updated == ["demo"]
     step.refresh_from_db()
-    assert step.body["en"] == "New text.\n"
+    assert step.body["en"] == new_text
     assert StepProgress.objects.get(user=user).hints_shown == 1
 
     (content / "01-demo" / "lesson.yaml").write_text("slug: [broken\n")
