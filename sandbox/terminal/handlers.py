@@ -105,11 +105,14 @@ class TerminalHandler(Handler):
                 )
                 await self.socket.send_json({"type": "terminal.exit", "status": 2})
                 return
-            self.session = Session(self.socket.user, sandbox)
+            self.session = Session(
+                self.socket.user,
+                sandbox,
+                notify=self.socket.send_json,
+                base_url=_origin(self.socket.scope),
+                language=self.socket.language,  # the page's, or its lesson's
+            )
             self.session.resize(*self.size)
-            self.session.notify = self.socket.send_json
-            self.session.base_url = _origin(self.socket.scope)
-            self.session.language = self.socket.language  # the page's, or its lesson's
         self.task = asyncio.create_task(self._run(self.session, line))
 
     async def _run(self, session: Session, line: str) -> None:

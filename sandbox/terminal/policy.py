@@ -24,8 +24,28 @@ PRODUCERS = {"cat", "echo", "ls", "history", "help"}
 
 @dataclass(frozen=True)
 class KubectlStep:
+    """kubectl runs: alone in a pseudo-terminal, or as a stage of a pipeline."""
+
     argv: tuple[str, ...]
     call: kubectl_policy.KubectlCall
+
+
+@dataclass(frozen=True)
+class EditStep:
+    """`kubectl edit TYPE NAME`, answered by the platform: `read_argv` (kubectl get ... -o yaml)
+    reads the object, which opens in the page's editor."""
+
+    read_argv: tuple[str, ...]
+    target: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForwardStep:
+    """`kubectl port-forward [KIND/]NAME PORT`, answered with a link: no port opens."""
+
+    kind: str  # pod, service or deployment
+    name: str
+    port: int | str  # a number or a port's name
 
 
 @dataclass(frozen=True)
@@ -40,7 +60,7 @@ class BuiltinStep:
     args: tuple[str, ...]
 
 
-Step = KubectlStep | ToolStep | BuiltinStep
+Step = KubectlStep | EditStep | ForwardStep | ToolStep | BuiltinStep
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,11 @@ def check_command(command: Command, position: int, length: int, workspace: set[s
             raise Denied("interactive kubectl (-i/-t) cannot be part of a pipeline")
         if (call.edit_target or call.forward) and length > 1:
             raise Denied(f"kubectl {call.subcommand} cannot be part of a pipeline")
+        if call.edit_target:
+            rest = command.argv[command.argv.index("edit") + 1 :]
+            return EditStep(("kubectl", "get", *rest, "-o", "yaml"), tuple(call.edit_target))
+        if call.forward:
+            return ForwardStep(*call.forward)
         return KubectlStep(command.argv, call)
     if name in TEXT_TOOLS:
         if position == 0:

@@ -126,7 +126,13 @@ def test_it_keeps_credentials_and_files_out_of_the_students_reach(make_sandbox: 
         try:
             assert await session.run_line("kubectl version --client", Collect()) == 0
             root, kubeconfig, work, home = (
-                os.stat(p) for p in (session.root, session.kubeconfig, session.work / "pod.yml", session.home)
+                os.stat(p)
+                for p in (
+                    session.folder.root,
+                    session.folder.kubeconfig,
+                    session.folder.work / "pod.yml",
+                    session.folder.home,
+                )
             )
             if os.geteuid() == 0:  # kubectl runs as the session's own user id
                 assert session.ident.uid >= 2_000_000
@@ -142,7 +148,7 @@ def test_it_keeps_credentials_and_files_out_of_the_students_reach(make_sandbox: 
                 assert stat.S_IMODE(kubeconfig.st_mode) == 0o600
         finally:
             await session.close()
-        assert not session.root.exists()
+        assert not session.folder.root.exists()
 
     run_async(scenario)
 

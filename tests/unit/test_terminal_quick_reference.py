@@ -38,10 +38,20 @@ def test_events_by_type() -> None:
     assert kubectl_call("kubectl events --types Warning,Normal -w").streaming
 
 
+def forward_step(line: str) -> policy.ForwardStep:
+    step = policy.check_line(parse(line), WORKSPACE).pipelines[0][1][0]
+    assert isinstance(step, policy.ForwardStep)
+    return step
+
+
 def test_port_forward_to_a_named_port() -> None:
-    assert kubectl_call("kubectl port-forward svc/petclinic 5000:http").forward == ("service", "petclinic", "http")
-    assert kubectl_call("kubectl port-forward petclinic web-ui").forward == ("pod", "petclinic", "web-ui")
-    assert kubectl_call("kubectl port-forward deploy/petclinic 8080").forward == ("deployment", "petclinic", 8080)
+    assert forward_step("kubectl port-forward svc/petclinic 5000:http") == policy.ForwardStep(
+        "service", "petclinic", "http"
+    )
+    assert forward_step("kubectl port-forward petclinic web-ui") == policy.ForwardStep("pod", "petclinic", "web-ui")
+    assert forward_step("kubectl port-forward deploy/petclinic 8080") == policy.ForwardStep(
+        "deployment", "petclinic", 8080
+    )
     for bad in ["HTTP", "a--b", "-x", "port-name-too-long", "http/../x"]:
         assert "usage: kubectl port-forward" in refusal(f"kubectl port-forward svc/petclinic '5000:{bad}'")
 
