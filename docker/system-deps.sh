@@ -27,6 +27,8 @@ case "$node" in
     have runc || need+=(runc)
     [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
     have iptables || need+=(iptables)
+    # kube-router's NetworkPolicy controller keeps each policy's peers in ip sets.
+    have ipset || need+=(ipset)
     ;;
 esac
 # What the local images are made of: Debian's static busybox, and a real MySQL-protocol server

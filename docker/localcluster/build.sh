@@ -3,7 +3,8 @@
 # kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes), etcd
 # (go.etcd.io/etcd/server/v3) and kwok + kwokctl (sigs.k8s.io/kwok); and, unless --no-node (or
 # CLUSTER=local-sim, LOCAL_REAL_NODE=off), the real worker node's kubelet and kube-proxy from
-# the same module at the same version, and CoreDNS (github.com/coredns/coredns) for its DNS.
+# the same module at the same version, CoreDNS (github.com/coredns/coredns) for its DNS and
+# kube-router (github.com/cloudnativelabs/kube-router) for its NetworkPolicy.
 #
 # Why not `go install k8s.io/kubernetes/cmd/...@vX`: the kubernetes go.mod points every
 # staging module at ./staging with replace lines and requires them at v0.0.0, which
@@ -41,8 +42,9 @@ COREDNS_PLUGINS=(errors health ready kubernetes forward cache loop reload loadba
 # rebuilds it alone.
 coredns_stamp="$COREDNS_VERSION ${COREDNS_PLUGINS[*]}"
 coredns_done() { [ "$with_node" = 0 ] || [ "$(cat "$out/.complete-coredns" 2>/dev/null)" = "$coredns_stamp" ]; }
+router_done() { [ "$with_node" = 0 ] || [ "$(cat "$out/.complete-kube-router" 2>/dev/null)" = "$KUBE_ROUTER_VERSION" ]; }
 
-if [ -f "$out/.complete" ] && node_done && coredns_done; then
+if [ -f "$out/.complete" ] && node_done && coredns_done && router_done; then
   echo "localcluster: binaries already built in $bin"
   exit 0
 fi
@@ -141,6 +143,21 @@ build_coredns() {
   mv "$bin/coredns.tmp" "$bin/coredns"
 }
 
+# --- kube-router --------------------------------------------------------------------------------
+# Its own module at its own pinned dependencies (client-go included): only the firewall runs
+# (--run-router=false --run-service-proxy=false), enforcing NetworkPolicy with iptables and ip
+# sets, which this kernel has (kube-network-policies needs nft's queue, which it lacks).
+build_kube_router() {
+  local src="$out/src/kube-router"
+  rm -rf "$src"; mkdir -p "$src"; cd "$src"
+  go mod init localcluster/kube-router >/dev/null 2>&1
+  go mod edit "-require=github.com/cloudnativelabs/kube-router/v2@$KUBE_ROUTER_VERSION"
+  step "building kube-router $KUBE_ROUTER_VERSION"
+  go build -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    -o "$bin/kube-router.tmp" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  mv "$bin/kube-router.tmp" "$bin/kube-router"
+}
+
 want() { [ ! -x "$bin/$1" ]; }
 # One throwaway module serves both groups: build every missing Kubernetes binary in one pass.
 kube=()
@@ -154,11 +171,13 @@ if ! node_done; then
 fi
 if [ ${#kube[@]} -gt 0 ]; then build_kubernetes "${kube[@]}"; fi
 if ! coredns_done; then build_coredns; fi
+if ! router_done; then build_kube_router; fi
 
 rm -rf "$out/src"
 touch "$out/.complete"
 if [ "$with_node" = 1 ]; then
   touch "$out/.complete-node"
   echo "$coredns_stamp" >"$out/.complete-coredns"
+  echo "$KUBE_ROUTER_VERSION" >"$out/.complete-kube-router"
 fi
 step "done; binaries in $bin ($(du -sh "$bin" | cut -f1))"

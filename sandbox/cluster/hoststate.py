@@ -248,6 +248,20 @@ def unmount_under(root: Path) -> None:
 
 
 # --- network -------------------------------------------------------------------------------------
+# kube-router's ip sets: the peers of each policy (source and destination), never the machine's.
+IP_SET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-")
+
+
+def remove_ip_sets() -> None:
+    """Destroy kube-router's ip sets (after remove_chains: a set a rule uses cannot go)."""
+    if not shutil.which("ipset"):
+        return
+    names = subprocess.run(["ipset", "list", "-n"], capture_output=True, text=True).stdout.split()
+    for name in names:
+        if name.removeprefix("inet6:").startswith(IP_SET_PREFIXES):
+            subprocess.run(["ipset", "destroy", name], capture_output=True)
+
+
 def remove_chains() -> None:
     """Remove the KUBE-* and CNI-* chains (the kubelet's canaries and firewall, kube-proxy's
     rules, the bridge and portmap plugins' masquerading) with the jumps to them, and nothing
@@ -298,6 +312,7 @@ class Snapshot(TypedDict):
     sysctls: dict[str, str]
     outside_paths: list[str]
     cgroups: list[str]
+    ip_sets: list[str]
 
 
 def snapshot() -> Snapshot:
@@ -328,4 +343,5 @@ def snapshot() -> Snapshot:
         "sysctls": read_sysctls(),
         "outside_paths": [path for path in OUTSIDE_PATHS if os.path.lexists(path)],
         "cgroups": sorted(str(h / CGROUP_ROOT) for h in cgroup_hierarchies() if (h / CGROUP_ROOT).exists()),
+        "ip_sets": sorted(run("ipset", "list", "-n").split()),
     }

@@ -186,14 +186,10 @@ class LocalCluster:
         self._kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=90s")
 
     def _render_config(self) -> str:
-        """docker/localcluster/kwokctl.yaml with the absolute paths kwok needs (sample logs), and
-        the API server's and kwok's options for the real node when it runs (without it the
-        marker line goes, so the configuration is exactly the simulated cluster's)."""
-        text = (
-            (LOCALCLUSTER_DIR / "kwokctl.yaml")
-            .read_text()
-            .replace("@LOCALCLUSTER_DIR@", str(LOCALCLUSTER_DIR.resolve()))
-        )
+        """docker/localcluster/kwokctl.yaml with the API server's and kwok's options for the
+        real node when it runs (without it the marker line goes, so the configuration is exactly
+        the simulated cluster's)."""
+        text = (LOCALCLUSTER_DIR / "kwokctl.yaml").read_text()
         options = apiserver_options() if self.real_node else ""
         patches = apiserver_patches(self._pki()) if self.real_node else ""
         text = re.sub(r"^  # @REAL_NODE_OPTIONS@.*\n", lambda _: options, text, count=1, flags=re.M)

@@ -1,4 +1,5 @@
-"""The local cluster's real worker node: a private containerd, the kubelet and kube-proxy.
+"""The local cluster's real worker node: a private containerd, the kubelet, kube-proxy and
+kube-router as the NetworkPolicy controller.
 
 Started by `manage.py cluster up` after the control plane wherever the machine can run it
 (LOCAL_REAL_NODE, sandbox/cluster/local.py), so that Pods run real containers (runc, a CNI
@@ -27,6 +28,7 @@ from sandbox.cluster.nodeconfig import (
     BRIDGE,
     CGROUP_ROOT,
     CNI_NETWORK,
+    KUBE_ROUTER_USER,
     NODE_IP,
     NODE_NAME,
     NodePaths,
@@ -34,10 +36,15 @@ from sandbox.cluster.nodeconfig import (
     cni_conflist,
     containerd_config,
     kube_proxy_config,
+    kube_router_args,
     kubeconfig,
     kubelet_config,
 )
 from sandbox.cluster.tools import localcluster_bin
+
+LOCALCLUSTER_DIR = Path(__file__).resolve().parents[2] / "docker" / "localcluster"
+# Programs in the order they stop (and the reverse of the order they start).
+PROGRAMS = ("kube-router", "kube-proxy", "kubelet", "containerd")
 
 HOST_PROGRAMS = {
     "containerd": "containerd",
@@ -45,6 +52,7 @@ HOST_PROGRAMS = {
     "runc": "runc",
     "ctr": "containerd",
     "iptables": "iptables",
+    "ipset": "ipset",
     "ip": "iproute2",
 }
 
@@ -124,7 +132,7 @@ class RealNode:
     def binaries_lack(self) -> list[str]:
         return [
             f"{binary} (bash docker/localcluster/build.sh --node builds it)"
-            for binary in ("kubelet", "kube-proxy", "coredns")
+            for binary in ("kubelet", "kube-proxy", "coredns", "kube-router")
             if not (localcluster_bin() / binary).is_file()
         ]
 
@@ -140,7 +148,7 @@ class RealNode:
         digest = self._write_files()
         if self.stamp.is_file() and self.stamp.read_text().strip() != digest:
             _say("configuration or certificates changed; restarting the node's programs")
-            for program in ("kube-proxy", "kubelet", "containerd"):
+            for program in PROGRAMS:
                 self._stop(program)
         hoststate.make_cgroup_root(CGROUP_ROOT)
         self._ensure(self._containerd())
@@ -150,6 +158,10 @@ class RealNode:
         self._ensure(self._kube_proxy())
         self.stamp.write_text(digest)
         self._wait_ready(90)
+        # It reads the Node object at start: after the kubelet registered it.
+        self._admin("apply", "-f", str(LOCALCLUSTER_DIR / "kube-router.yaml"))
+        self._ensure(self._kube_router())
+        self._wait_policy_controller(60)
         _say(f"{NODE_NAME} Ready in {time.monotonic() - started:.1f}s")
 
     def down(self) -> None:
@@ -161,10 +173,10 @@ class RealNode:
             if not hoststate.mounts_under(self.paths.root):
                 shutil.rmtree(self.paths.root, ignore_errors=True)
             return
-        for program in ("kube-proxy", "kubelet"):
+        for program in PROGRAMS[:-1]:
             self._stop(program)
         # Also a copy whose pid file was lost: its command line names our configuration.
-        for stray in (self._kube_proxy(), self._kubelet()):
+        for stray in (self._kube_router(), self._kube_proxy(), self._kubelet()):
             hoststate.kill_all(hoststate.pids_with_argument(stray.command[1]), grace=5)
         # The Pods' processes, then containerd's shims (they outlive containerd), then containerd.
         for _ in range(3):
@@ -181,6 +193,7 @@ class RealNode:
         hoststate.delete_link(BRIDGE)
         subprocess.run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo"], capture_output=True)
         hoststate.remove_chains()
+        hoststate.remove_ip_sets()  # kube-router's, once no rule uses them
         # The CNI result cache (outside our folder, named after the network and the sandbox).
         for cached in Path("/var/lib/cni/results").glob("*"):
             if cached.name.startswith(f"{CNI_NETWORK}-") or any(f"-{sandbox}-" in cached.name for sandbox in sandboxes):
@@ -202,11 +215,11 @@ class RealNode:
         return [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
 
     def status(self) -> list[tuple[str, str]]:
-        """(program, state) of containerd, the kubelet and kube-proxy."""
+        """(program, state) of containerd, the kubelet, kube-proxy and kube-router."""
         return [(name, f"running (pid {pid})" if pid else "not running") for name, pid in self.pids().items()]
 
     def pids(self) -> dict[str, int | None]:
-        return {name: self._pid(name) for name in ("containerd", "kubelet", "kube-proxy")}
+        return {name: self._pid(name) for name in reversed(PROGRAMS)}
 
     # --- files ----------------------------------------------------------------------------------
     def _write_files(self) -> str:
@@ -221,6 +234,7 @@ class RealNode:
             p.kubelet_root,
             p.pod_logs,
             p.kube_proxy,
+            p.kube_router,
             p.logs,
             p.run,
         ):
@@ -248,6 +262,9 @@ class RealNode:
                 kubeconfig(
                     self.server, ca_file, p.pki / "kube-proxy.crt", p.pki / "kube-proxy.key", "system:kube-proxy"
                 )
+            ),
+            p.kube_router / "kubeconfig": as_text(
+                kubeconfig(self.server, ca_file, p.pki / "kube-router.crt", p.pki / "kube-router.key", KUBE_ROUTER_USER)
             ),
         }
         digest = hashlib.sha256()
@@ -332,6 +349,13 @@ class RealNode:
             "kube-proxy",
             [str(localcluster_bin() / "kube-proxy"), f"--config={self.paths.kube_proxy / 'config.yaml'}", "--v=1"],
         )
+
+    def _kube_router(self) -> Program:
+        return Program("kube-router", [str(localcluster_bin() / "kube-router"), *kube_router_args(self.paths)])
+
+    def _admin(self, *args: str) -> None:
+        command = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.admin_kubeconfig), *args]
+        subprocess.run(command, capture_output=True, text=True, check=True)
 
     def _pid_file(self, name: str) -> Path:
         return self.paths.run / f"{name}.pid"
@@ -432,7 +456,7 @@ class RealNode:
         kubectl = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.paths.kubelet / "kubeconfig")]
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            for name in self.pids():
+            for name in reversed(PROGRAMS[1:]):
                 if not self._alive(name):
                     raise RuntimeError(f"{name} exited; see {self.paths.logs / name}.log")
             if self._ready(kubectl):
@@ -441,6 +465,19 @@ class RealNode:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"node {NODE_NAME} did not become Ready; see {self.paths.logs}/kubelet.log")
+
+    def _wait_policy_controller(self, seconds: float) -> None:
+        """Until kube-router has synced its informers and written its first rules: a Pod
+        created before would run unguarded for a moment."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self._alive("kube-router"):
+                raise RuntimeError(f"kube-router exited; see {self.paths.logs / 'kube-router'}.log")
+            chain = subprocess.run(["iptables", "-w", "-S", "KUBE-ROUTER-FORWARD"], capture_output=True)
+            if chain.returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"kube-router wrote no rules in {seconds:.0f}s; see {self.paths.logs / 'kube-router'}.log")
 
     def _ready(self, kubectl: list[str]) -> bool:
         """Ready, said by the kubelet that runs now. A Node left from before keeps saying Ready

@@ -71,7 +71,13 @@ def test_it_routes_a_service_to_its_pod_and_a_node_port_on_the_node_address_only
 
     # busybox's wget is unreliable here; nc speaks enough HTTP.
     request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {service['clusterIP']} 80"
-    answer = kubectl("exec", "client", "-n", namespace, "--", "sh", "-c", request).stdout
+    # kube-proxy programs a new Service's endpoints a moment after its Pod is Ready.
+    deadline = time.monotonic() + 15
+    while True:
+        answer = kubectl("exec", "client", "-n", namespace, "--", "sh", "-c", request, check=False).stdout
+        if answer.endswith("served-by-web\n") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert answer.endswith("served-by-web\n")
 
     node_port = service["ports"][0]["nodePort"]
