@@ -97,7 +97,7 @@ run dev: deps .env cluster messages
 	@echo "  Kubernetes Sandbox: http://127.0.0.1:$(PORT)/   (Ctrl-C stops everything)"
 	@echo "  Log in with one of the accounts above, or sign up as a new student."
 	@echo
-	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) STANDIN_PORT=18080 SERVICES_DIR=$(CURDIR)/.services \
+	@mkdir -p .services && REDIS_PORT=$(REDIS_PORT) WEB_PORT=$(PORT) SERVICES_DIR=$(CURDIR)/.services \
 	  $(VENV)/bin/supervisord -c docker/services/supervisord.conf
 
 lint: deps

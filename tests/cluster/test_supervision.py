@@ -23,7 +23,7 @@ from django.conf import settings
 from tests.processes import ROOT, free_port
 
 CONF = ROOT / "docker" / "services" / "supervisord.conf"
-PROGRAMS = {"redis", "web", "worker", "watcher", "standin", "beat"}
+PROGRAMS = {"redis", "web", "worker", "watcher", "beat"}
 
 
 class Supervised:
@@ -91,12 +91,11 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def supervised(tmp_path: Path, transactional_db: None) -> Iterator[Supervised]:
-    web, redis_port, standin = free_port(), free_port(), free_port()
+    web, redis_port = free_port(), free_port()
     env = {
         **os.environ,
         "WEB_PORT": str(web),
         "REDIS_PORT": str(redis_port),
-        "STANDIN_PORT": str(standin),
         "SERVICES_DIR": str(tmp_path),
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
@@ -163,7 +162,7 @@ def test_a_dead_process_is_restarted_and_redis_restarts_are_ridden_out(supervise
     )
     relocked = wait_for(lambda: client.get(lock_key) is not None, 30, "the watcher's lock taken again", supervised)
     after = supervised.status()
-    for name in ("web", "worker", "watcher", "beat", "standin"):
+    for name in ("web", "worker", "watcher", "beat"):
         assert after[name][1] == before[name][1], f"{name} died when Redis restarted"
     assert healthy(web_port)
     print(f"  Redis killed -> running again in {took:.1f}s; watcher lock re-taken {relocked:.1f}s later")
