@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -38,15 +39,36 @@ def admin_user(db: None) -> User:
 T = TypeVar("T")
 
 
+@contextlib.asynccontextmanager
+async def own_channel_layer() -> AsyncIterator[None]:
+    """A channel layer made in this event loop and closed with it. Each test runs its sockets in
+    a new event loop, and the process-wide layer keeps asyncio locks per channel: one left
+    behind by a receive cancelled at the end of an earlier test belongs to that test's loop, and
+    the next test to wait on it fails ("bound to a different event loop"). A daphne process has
+    one loop for its life, so only tests meet this."""
+    from channels import DEFAULT_CHANNEL_LAYER
+    from channels.layers import channel_layers
+
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    try:
+        yield
+    finally:
+        layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+        close_pools = getattr(layer, "close_pools", None)
+        if close_pools is not None:
+            await close_pools()
+
+
 def run_async(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run an async scenario from a sync test, then close the database connections that
-    sync_to_async's worker thread and the socket handlers' threads opened (left open, they keep
-    the test database from being dropped at the end of the run)."""
+    """Run an async scenario from a sync test, with a channel layer of its own, then close the
+    database connections that sync_to_async's worker thread and the socket handlers' threads
+    opened (left open, they keep the test database from being dropped at the end of the run)."""
     from sandbox.realtime import blocking
 
     async def wrapped() -> T:
         try:
-            return await scenario()
+            async with own_channel_layer():
+                return await scenario()
         finally:
             await sync_to_async(connections.close_all)()
             await asyncio.to_thread(blocking.close_connections)

@@ -9,12 +9,18 @@ import pytest
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from tests.conftest import own_channel_layer
+
 
 def test_it_waits_quietly_on_an_idle_channel_and_then_delivers() -> None:
     if settings.CHANNEL_LAYER != "redis":
         pytest.fail("this test needs CHANNEL_LAYER=redis (make test sets it)")
 
     async def scenario() -> dict[str, str]:
+        async with own_channel_layer():
+            return await receive_after_a_wait()
+
+    async def receive_after_a_wait() -> dict[str, str]:
         layer = get_channel_layer()
         name = await layer.new_channel()
         receiving = asyncio.ensure_future(layer.receive(name))
