@@ -387,11 +387,7 @@ def _mariadb_files() -> list[Path]:
 def _prepare_mysql(context: Path) -> None:
     root = context / "rootfs"
     _busybox_rootfs(root)
-    for path in _mariadb_files():
-        target = root / path.relative_to("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.unlink(missing_ok=True)  # a busybox applet of the same name (none today) gives way
-        shutil.copy2(path, target)  # follows symlinks: each library under the name ldd gave
+    _copy_into(root, _mariadb_files())
     for link, program in (("usr/sbin/mysqld", "mariadbd"), ("usr/bin/mysql", "mariadb")):
         (root / link).unlink(missing_ok=True)
         (root / link).symlink_to(program)
@@ -400,6 +396,74 @@ def _prepare_mysql(context: Path) -> None:
 
 def _mysql_inputs(digest: hashlib._Hash) -> None:
     _hash_files(digest, BUSYBOX, *sorted((IMAGES_DIR / "mysql").iterdir()), *_mariadb_files())
+
+
+# What kube-router runs: Debian's iptables (nf_tables flavour, the node's own, so both write one
+# rule set) and ipset, as installed on this machine, with the extensions iptables loads by name.
+IPTABLES_MULTI = Path("/usr/sbin/xtables-nft-multi")
+IPSET = Path("/usr/sbin/ipset")
+IPTABLES_NAMES = ("iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore")
+
+
+def _xtables_extensions() -> list[Path]:
+    folders = sorted(Path("/usr/lib").glob("*/xtables"))
+    return sorted(path for folder in folders for path in folder.glob("*.so"))
+
+
+def _kube_router_files() -> list[Path]:
+    missing = [str(path) for path in (IPTABLES_MULTI, IPSET) if not path.is_file()]
+    if missing or not _xtables_extensions():
+        raise ImageBuildError(
+            f"{', '.join(missing) or 'the iptables extensions'} missing: install Debian's iptables and ipset "
+            "(docker/system-deps.sh)"
+        )
+    programs = [IPTABLES_MULTI, IPSET, *_xtables_extensions()]
+    files = set(programs)
+    for program in programs:
+        files.update(_libraries(program))
+    return sorted(files)
+
+
+def _kube_router_binary() -> Path:
+    from sandbox.cluster.tools import localcluster_bin
+
+    return localcluster_bin() / "kube-router"
+
+
+def _prepare_kube_router(context: Path) -> None:
+    if not _kube_router_binary().is_file():
+        raise ImageBuildError("kube-router is not built: bash docker/localcluster/build.sh --node builds it")
+    root = context / "rootfs"
+    _busybox_rootfs(root)
+    _copy_into(root, _kube_router_files())
+    for name in IPTABLES_NAMES:
+        (root / "usr" / "sbin" / name).unlink(missing_ok=True)
+        (root / "usr" / "sbin" / name).symlink_to(IPTABLES_MULTI.name)
+    (root / "usr" / "local" / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(_kube_router_binary(), root / "usr" / "local" / "bin" / "kube-router")
+    (root / "run").mkdir(exist_ok=True)
+
+
+def _kube_router_inputs(digest: hashlib._Hash) -> None:
+    _hash_files(
+        digest, BUSYBOX, _kube_router_binary(), IMAGES_DIR / "kube-router" / "Dockerfile", *_kube_router_files()
+    )
+
+
+def kube_router_image() -> str:
+    from sandbox.cluster.tools import pinned_versions
+
+    return f"docker.io/cloudnativelabs/kube-router:{pinned_versions()['KUBE_ROUTER_VERSION']}"
+
+
+def _copy_into(root: Path, paths: list[Path]) -> None:
+    """Each file at its own path under root (symlinks followed: a library under the name ldd
+    gave); a busybox applet of the same name gives way."""
+    for path in paths:
+        target = root / path.relative_to("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        shutil.copy2(path, target)
 
 
 @dataclass(frozen=True)
@@ -435,8 +499,13 @@ IMAGES = (
 
 
 def images() -> tuple[Image, ...]:
-    """Every image the node imports (CoreDNS's name carries its pinned version)."""
-    return (*IMAGES, Image("coredns", coredns_image(), _prepare_coredns, _coredns_inputs))
+    """Every image the node imports (CoreDNS's and kube-router's names carry their pinned
+    versions)."""
+    return (
+        *IMAGES,
+        Image("coredns", coredns_image(), _prepare_coredns, _coredns_inputs),
+        Image("kube-router", kube_router_image(), _prepare_kube_router, _kube_router_inputs),
+    )
 
 
 def archive(image: Image, cache: Path) -> Path:

@@ -1,5 +1,5 @@
-"""The local cluster's real worker node: a private containerd, the kubelet, kube-proxy and
-kube-router as the NetworkPolicy controller.
+"""The local cluster's real worker node: a private containerd, the kubelet and kube-proxy, and
+kube-router's DaemonSet as the NetworkPolicy controller.
 
 Started by `manage.py cluster up` after the control plane wherever the machine can run it
 (LOCAL_REAL_NODE, sandbox/cluster/local.py), so that Pods run real containers (runc, a CNI
@@ -28,15 +28,14 @@ from sandbox.cluster.nodeconfig import (
     BRIDGE,
     CGROUP_ROOT,
     CNI_NETWORK,
-    KUBE_ROUTER_USER,
     NODE_IP,
     NODE_NAME,
+    SERVICE_RANGE,
     NodePaths,
     as_text,
     cni_conflist,
     containerd_config,
     kube_proxy_config,
-    kube_router_args,
     kubeconfig,
     kubelet_config,
 )
@@ -44,7 +43,7 @@ from sandbox.cluster.tools import localcluster_bin
 
 LOCALCLUSTER_DIR = Path(__file__).resolve().parents[2] / "docker" / "localcluster"
 # Programs in the order they stop (and the reverse of the order they start).
-PROGRAMS = ("kube-router", "kube-proxy", "kubelet", "containerd")
+PROGRAMS = ("kube-proxy", "kubelet", "containerd")
 
 HOST_PROGRAMS = {
     "containerd": "containerd",
@@ -158,10 +157,7 @@ class RealNode:
         self._ensure(self._kube_proxy())
         self.stamp.write_text(digest)
         self._wait_ready(90)
-        # It reads the Node object at start: after the kubelet registered it.
-        self._admin("apply", "-f", str(LOCALCLUSTER_DIR / "kube-router.yaml"))
-        self._ensure(self._kube_router())
-        self._wait_policy_controller(60)
+        self._policy_controller(90)
         _say(f"{NODE_NAME} Ready in {time.monotonic() - started:.1f}s")
 
     def down(self) -> None:
@@ -176,7 +172,7 @@ class RealNode:
         for program in PROGRAMS[:-1]:
             self._stop(program)
         # Also a copy whose pid file was lost: its command line names our configuration.
-        for stray in (self._kube_router(), self._kube_proxy(), self._kubelet()):
+        for stray in (self._kube_proxy(), self._kubelet()):
             hoststate.kill_all(hoststate.pids_with_argument(stray.command[1]), grace=5)
         # The Pods' processes, then containerd's shims (they outlive containerd), then containerd.
         for _ in range(3):
@@ -215,7 +211,7 @@ class RealNode:
         return [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
 
     def status(self) -> list[tuple[str, str]]:
-        """(program, state) of containerd, the kubelet, kube-proxy and kube-router."""
+        """(program, state) of containerd, the kubelet and kube-proxy (kube-router is a Pod)."""
         return [(name, f"running (pid {pid})" if pid else "not running") for name, pid in self.pids().items()]
 
     def pids(self) -> dict[str, int | None]:
@@ -234,7 +230,6 @@ class RealNode:
             p.kubelet_root,
             p.pod_logs,
             p.kube_proxy,
-            p.kube_router,
             p.logs,
             p.run,
         ):
@@ -262,9 +257,6 @@ class RealNode:
                 kubeconfig(
                     self.server, ca_file, p.pki / "kube-proxy.crt", p.pki / "kube-proxy.key", "system:kube-proxy"
                 )
-            ),
-            p.kube_router / "kubeconfig": as_text(
-                kubeconfig(self.server, ca_file, p.pki / "kube-router.crt", p.pki / "kube-router.key", KUBE_ROUTER_USER)
             ),
         }
         digest = hashlib.sha256()
@@ -350,12 +342,9 @@ class RealNode:
             [str(localcluster_bin() / "kube-proxy"), f"--config={self.paths.kube_proxy / 'config.yaml'}", "--v=1"],
         )
 
-    def _kube_router(self) -> Program:
-        return Program("kube-router", [str(localcluster_bin() / "kube-router"), *kube_router_args(self.paths)])
-
-    def _admin(self, *args: str) -> None:
+    def _admin(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         command = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.admin_kubeconfig), *args]
-        subprocess.run(command, capture_output=True, text=True, check=True)
+        return subprocess.run(command, input=input, capture_output=True, text=True)
 
     def _pid_file(self, name: str) -> Path:
         return self.paths.run / f"{name}.pid"
@@ -466,18 +455,30 @@ class RealNode:
             time.sleep(0.5)
         raise RuntimeError(f"node {NODE_NAME} did not become Ready; see {self.paths.logs}/kubelet.log")
 
-    def _wait_policy_controller(self, seconds: float) -> None:
-        """Until kube-router has synced its informers and written its first rules: a Pod
-        created before would run unguarded for a moment."""
+    def _policy_controller(self, seconds: float) -> None:
+        """kube-router's DaemonSet (its image was imported with the others), then wait until it
+        has synced its informers and written its first rules: a student's Pod created before
+        would run unguarded for a moment."""
+        manifest = (
+            (LOCALCLUSTER_DIR / "kube-router.yaml")
+            .read_text()
+            .replace("@KUBE_ROUTER_IMAGE@", images.kube_router_image())
+            .replace("@SERVICE_RANGE@", SERVICE_RANGE)
+        )
+        applied = self._admin("apply", "-f", "-", input=manifest)
+        if applied.returncode != 0:
+            raise RuntimeError(f"kube-router's DaemonSet was refused: {applied.stderr.strip()}")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if not self._alive("kube-router"):
-                raise RuntimeError(f"kube-router exited; see {self.paths.logs / 'kube-router'}.log")
             chain = subprocess.run(["iptables", "-w", "-S", "KUBE-ROUTER-FORWARD"], capture_output=True)
             if chain.returncode == 0:
                 return
             time.sleep(0.5)
-        raise RuntimeError(f"kube-router wrote no rules in {seconds:.0f}s; see {self.paths.logs / 'kube-router'}.log")
+        pods = self._admin("get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-router", "-o", "wide")
+        logs = self._admin("logs", "-n", "kube-system", "daemonset/kube-router", "--tail=20")
+        raise RuntimeError(
+            f"kube-router wrote no rules in {seconds:.0f}s:\n{pods.stdout}{pods.stderr}{logs.stdout}{logs.stderr}"
+        )
 
     def _ready(self, kubectl: list[str]) -> bool:
         """Ready, said by the kubelet that runs now. A Node left from before keeps saying Ready

@@ -90,10 +90,6 @@ class NodePaths:
         return self.root / "kube-proxy"
 
     @property
-    def kube_router(self) -> Path:
-        return self.root / "kube-router"
-
-    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
@@ -243,30 +239,6 @@ def kube_proxy_config(paths: NodePaths) -> dict[str, object]:
         # 0 leaves the machine's conntrack settings alone.
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }
-
-
-# The identity of the NetworkPolicy controller (docker/localcluster/kube-router.yaml grants it
-# reading what policies are about, and nothing else).
-KUBE_ROUTER_USER = "sandbox:kube-router"
-
-
-def kube_router_args(paths: NodePaths) -> list[str]:
-    """kube-router as the node's NetworkPolicy controller only: no routing (the bridge is the
-    network), no service proxy (kube-proxy is), no CNI configuration of its own (ours is), and
-    no health or metrics port on the machine."""
-    return [
-        f"--kubeconfig={paths.kube_router / 'kubeconfig'}",
-        f"--hostname-override={NODE_NAME}",
-        "--run-firewall=true",
-        "--run-router=false",
-        "--run-service-proxy=false",
-        "--enable-cni=false",
-        "--enable-ipv6=false",
-        f"--service-cluster-ip-range={SERVICE_RANGE}",
-        "--health-port=0",
-        "--metrics-port=0",
-        "--v=1",
-    ]
 
 
 def kubeconfig(server: str, ca_file: Path, cert: Path, key: Path, user: str) -> dict[str, object]:

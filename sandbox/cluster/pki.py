@@ -4,9 +4,7 @@ The kubelet gets a client certificate as `system:node:<name>` (group system:node
 authorizer and NodeRestriction confine it to its own Node and Pods, and a serving certificate
 for the node's name and address, which the API server verifies
 (--kubelet-certificate-authority). kube-proxy gets `system:kube-proxy`, which the default RBAC
-binds to system:node-proxier; kube-router (the NetworkPolicy controller) gets
-`sandbox:kube-router`, which docker/localcluster/kube-router.yaml lets read what policies are
-about. A certificate is issued again only when the CA changed (a
+binds to system:node-proxier. A certificate is issued again only when the CA changed (a
 recreated cluster) or it is missing.
 """
 
@@ -23,8 +21,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from sandbox.cluster.nodeconfig import KUBE_ROUTER_USER
 
 VALIDITY = datetime.timedelta(days=365)
 
@@ -76,7 +72,7 @@ def node_certificates(*, ca_cert: Path, ca_key: Path, out: Path, node_name: str,
     ca_pem = ca_cert.read_bytes()
     fingerprint = hashlib.sha256(ca_pem).hexdigest()
     marker = out / "ca.sha256"
-    wanted = ("kubelet-client", "kubelet-serving", "kube-proxy", "kube-router")
+    wanted = ("kubelet-client", "kubelet-serving", "kube-proxy")
     if marker.is_file() and marker.read_text() == fingerprint and all((out / f"{n}.crt").is_file() for n in wanted):
         return
     with warnings.catch_warnings():
@@ -103,7 +99,6 @@ def node_certificates(*, ca_cert: Path, ca_key: Path, out: Path, node_name: str,
             [x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address(node_ip))],
         ),
         "kube-proxy": _issue(ca, signer, name("system:kube-proxy"), ExtendedKeyUsageOID.CLIENT_AUTH, []),
-        "kube-router": _issue(ca, signer, name(KUBE_ROUTER_USER), ExtendedKeyUsageOID.CLIENT_AUTH, []),
     }
     out.mkdir(parents=True, exist_ok=True)
     for base, (cert_pem, key_pem) in issued.items():

@@ -79,3 +79,21 @@ def test_a_sandbox_pod_reaches_its_own_namespace_and_dns_but_never_another_sandb
     opened = eventually(lambda: PAGE in request(kubectl, bob, "intruder", pod_ip, 8080), 30)
     when = "at the first attempt" if at_once else f"{took:.1f}s after the first attempt"
     print(f"  refused {when}; open {opened:.1f}s after the policies went")
+
+
+def test_the_policy_controller_runs_in_kube_system_with_read_only_rights(kubectl: Kubectl) -> None:
+    kubectl("rollout", "status", "daemonset/kube-router", "-n", "kube-system", "--timeout=60s")
+    pods = kubectl_json(kubectl, "get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-router")["items"]
+    assert [p["spec"]["nodeName"] for p in pods] == ["sandbox-node"]  # never on kwok's simulated nodes
+    container = pods[0]["spec"]["containers"][0]
+    assert container["image"].startswith("docker.io/cloudnativelabs/kube-router:")
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]}
+    identity = "system:serviceaccount:kube-system:kube-router"
+
+    def can(*args: str) -> str:
+        return kubectl("auth", "can-i", *args, f"--as={identity}", check=False).stdout.strip()
+
+    assert can("watch", "networkpolicies", "-A") == "yes"
+    assert can("list", "pods", "-A") == "yes"
+    for verb, resource in (("create", "pods"), ("delete", "networkpolicies"), ("get", "secrets"), ("patch", "nodes")):
+        assert can(verb, resource, "-A") == "no", (verb, resource)

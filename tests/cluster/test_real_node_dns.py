@@ -43,6 +43,8 @@ def test_it_runs_coredns_behind_the_kube_dns_service_in_kube_system(kubectl: Kub
     service = kubectl_json(kubectl, "get", "service", "kube-dns", "-n", "kube-system")
     assert service["spec"]["clusterIP"] == CLUSTER_DNS
     assert {(p["port"], p["protocol"]) for p in service["spec"]["ports"]} >= {(53, "UDP"), (53, "TCP")}
+    # The node may have been restarted by an earlier test: its Pods come back within seconds.
+    kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", "--timeout=60s")
     deployment = kubectl_json(kubectl, "get", "deployment", "coredns", "-n", "kube-system")
     assert deployment["status"].get("readyReplicas") == 1
     pods = kubectl_json(kubectl, "get", "pods", "-n", "kube-system", "-l", "k8s-app=kube-dns")["items"]
