@@ -88,10 +88,11 @@ def start_celery_worker(env: Mapping[str, str], name: str = "worker") -> subproc
     )
 
 
-def start_watcher(env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """The live view's watcher, without the Redis election (a private copy)."""
+def start_watcher(env: Mapping[str, str], *, elected: bool = False) -> subprocess.Popen[bytes]:
+    """The live view's watcher: a private copy, or (elected) one that takes part in the Redis
+    election as `make run`'s does, active only while it holds the lock."""
     return subprocess.Popen(
-        [sys.executable, "manage.py", "watch_sandboxes", "--no-lock"],
+        [sys.executable, "manage.py", "watch_sandboxes", *([] if elected else ["--no-lock"])],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.DEVNULL,

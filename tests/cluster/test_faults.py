@@ -130,3 +130,40 @@ def test_it_converges_after_the_worker_is_killed_mid_way(
     names = kubectl("get", "secrets,rolebindings", "-n", row.namespace, "-o", "name").stdout.split()
     assert "secret/sandbox-token-anchor" in names
     assert names.count("rolebinding.rbac.authorization.k8s.io/sandbox-student") == 1
+
+
+@pytest.mark.parametrize("job", ["reset", "destroy"])
+def test_it_converges_after_the_worker_is_killed_during_a_reset_or_destroy(
+    job: str, start_worker: Callable[[], subprocess.Popen[bytes]], kubectl: Kubectl
+) -> None:
+    worker = start_worker()
+    sandbox = lifecycle.create_sandbox(User.objects.create_user(f"unlucky-{job}"))
+    wait_for(lambda: state_of(sandbox).state == State.READY, 60, "the sandbox to become ready")
+    row = state_of(sandbox)
+    kubectl("create", "configmap", "leftover", "-n", row.namespace, "--from-literal=a=b")
+
+    # The worker takes the job and waits on the frozen API server; it dies there.
+    with frozen_apiserver():
+        if job == "reset":
+            assert lifecycle.request_reset(row)
+        else:
+            assert lifecycle.retire(row)
+        time.sleep(1.5)
+        worker.kill()
+        worker.wait()
+    assert state_of(sandbox).state == (State.RESETTING if job == "reset" else State.DELETING)
+
+    # The sweep finds the row stuck and enqueues the job again for a new worker.
+    Sandbox.objects.filter(pk=sandbox.pk).update(updated_at=timezone.now() - sweep.STUCK_AFTER * 2)
+    start_worker()
+    assert row.namespace in sweep.sweep().retried
+    if job == "reset":
+        wait_for(lambda: state_of(sandbox).state == State.READY, 90, "the reset to finish")
+        gone = kubectl("get", "configmap", "leftover", "-n", row.namespace, check=False)
+        assert gone.returncode != 0
+        assert "NotFound" in gone.stderr
+        kubectl("get", "secret", "sandbox-token-anchor", "-n", row.namespace)  # the sandbox itself stays
+    else:
+        wait_for(lambda: state_of(sandbox).state == State.DELETED, 90, "the sandbox to be removed")
+        left = kubectl("get", "namespace", row.namespace, "-o", "jsonpath={.status.phase}", check=False)
+        assert left.returncode != 0 or left.stdout == "Terminating"
