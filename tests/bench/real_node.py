@@ -104,6 +104,7 @@ def cluster_dns(api: client.CoreV1Api, namespace: str) -> None:
     pod = busybox("dns")
     # One core at most, so the loop measures DNS rather than the CPU limit of the Pods above.
     pod.spec.containers[0].resources.limits["cpu"] = "1"
+    pod.spec.containers[0].resources.requests = {"cpu": "50m"}  # schedulable beside the Pods above
     api.create_namespaced_pod(namespace, pod)
     wait_running(api, namespace, {"dns"}, time.monotonic())
     admin = str(settings.CLUSTER_ADMIN_KUBECONFIG)
@@ -112,8 +113,10 @@ def cluster_dns(api: client.CoreV1Api, namespace: str) -> None:
         input=LOOKUP_LOOP,
         capture_output=True,
         text=True,
-        check=True,
     )
+    if loop.returncode != 0:
+        print(f"cluster DNS from a Pod: the lookup loop failed ({loop.returncode}): {loop.stderr.strip()[:300]}")
+        return
     lookups, baseline = (int(word) * 10 for word in loop.stdout.split())  # hundredths -> ms
     print(f"cluster DNS from a Pod, nslookup of a Service's full name ({LOOKUPS} runs):")
     print(f"  {lookups / LOOKUPS:.1f} ms per run, {(lookups - baseline) / LOOKUPS:.1f} ms without the process start")
