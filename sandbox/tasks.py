@@ -6,6 +6,7 @@ whole worker host comes back through the sweep, which re-enqueues rows stuck in 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from celery import shared_task
@@ -22,8 +23,10 @@ def provision(self: Any, sandbox_id: int) -> bool:
     try:
         return provisioning.provision(sandbox_id)
     except Exception as exc:
-        final = not k8s.is_transient(exc) or self.request.retries >= RETRIES
-        provisioning.record_failure(sandbox_id, failure_message(exc, self.request.retries, final), final=final)
+        final = not can_pass(exc) or self.request.retries >= RETRIES
+        # The database may be what is away: the retry matters more than the message.
+        with contextlib.suppress(OperationalError, InterfaceError):
+            provisioning.record_failure(sandbox_id, failure_message(exc, self.request.retries, final), final=final)
         if final:
             raise
         # Exponential backoff: 1, 2, 4, 8, 16 seconds.
@@ -76,6 +79,8 @@ def failure_message(exc: BaseException, attempt: int, final: bool) -> str:
     """A sentence for the student's page: what happened and what happens next."""
     if k8s.is_transient(exc):
         what = "The cluster did not answer"
+    elif isinstance(exc, OperationalError | InterfaceError):
+        what = "The database did not answer"
     elif isinstance(exc, k8s.ApiException):
         what = f"The cluster refused a request ({exc.status} {exc.reason})"
     else:

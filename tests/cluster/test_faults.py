@@ -1,5 +1,6 @@
 """Faults with real processes: a real Celery worker (Redis broker) provisions sandboxes while
-the API server is frozen, and while the worker itself is killed mid-way."""
+the API server is frozen, while the worker itself is killed mid-way (also during a reset and a
+destroy), and while PostgreSQL restarts."""
 
 from __future__ import annotations
 
@@ -167,3 +168,37 @@ def test_it_converges_after_the_worker_is_killed_during_a_reset_or_destroy(
         wait_for(lambda: state_of(sandbox).state == State.DELETED, 90, "the sandbox to be removed")
         left = kubectl("get", "namespace", row.namespace, "-o", "jsonpath={.status.phase}", check=False)
         assert left.returncode != 0 or left.stdout == "Terminating"
+
+
+def restart_postgresql() -> float:
+    """Stop the suite's PostgreSQL (fast: every connection is cut) and start it again; the
+    seconds it was away."""
+    env = {**os.environ, "PG_PORT": str(connection.settings_dict["PORT"])}
+    script = str(ROOT / "docker" / "services" / "postgres.sh")
+    started = time.monotonic()
+    subprocess.run(["bash", script, "stop"], env=env, check=True, capture_output=True)
+    subprocess.run(["bash", script, "start"], env=env, check=True, capture_output=True)
+    connection.close()  # ours was cut too; the next query opens a new one
+    return time.monotonic() - started
+
+
+def test_it_converges_after_postgresql_restarts_mid_provision(
+    start_worker: Callable[[], subprocess.Popen[bytes]], kubectl: Kubectl
+) -> None:
+    start_worker()
+    sandbox = lifecycle.create_sandbox(User.objects.create_user("interrupted"), enqueue=False)
+    from sandbox import tasks
+
+    tasks.provision.delay(sandbox.pk)
+    wait_for(lambda: state_of(sandbox).progress not in ("", "1/0"), 30, "provisioning to start")
+    # The worker waits on the frozen API server while its database goes away under it; its next
+    # write meets a cut connection.
+    with frozen_apiserver():
+        away = restart_postgresql()
+    started = time.monotonic()
+    wait_for(lambda: state_of(sandbox).state == State.READY, 120, "the sandbox to become ready")
+    print(f"  PostgreSQL away {away:.1f}s; the sandbox ready {time.monotonic() - started:.1f}s after it came back")
+    row = state_of(sandbox)
+    names = kubectl("get", "secrets,rolebindings", "-n", row.namespace, "-o", "name").stdout.split()
+    assert "secret/sandbox-token-anchor" in names
+    assert names.count("rolebinding.rbac.authorization.k8s.io/sandbox-student") == 1
