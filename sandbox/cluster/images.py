@@ -357,17 +357,21 @@ MARIADB_PROGRAMS = (
 MARIADB_SHARE = Path("/usr/share/mysql")
 
 
-def _libraries(program: Path) -> list[Path]:
-    """The shared libraries `program` loads (and the loader), as ldd names them."""
-    if program.read_bytes()[:4] != b"\x7fELF":
-        return []  # mariadb-install-db is a shell script
-    listing = subprocess.run(["ldd", str(program)], capture_output=True, text=True, check=True).stdout
-    found = []
+def _libraries(programs: list[Path]) -> set[Path]:
+    """The shared libraries the programs load (and the loader), as ldd names them: one ldd for
+    them all, which lists each program's under a line of its own name."""
+    elf = [str(program) for program in programs if program.read_bytes()[:4] == b"\x7fELF"]
+    if not elf:
+        return set()  # mariadb-install-db is a shell script
+    listing = subprocess.run(["ldd", *elf], capture_output=True, text=True, check=True).stdout
+    found = set()
     for line in listing.splitlines():
         words = line.split()
+        if len(elf) > 1 and not line[:1].isspace():
+            continue  # "/usr/sbin/ipset:", the program a listing is about
         path = words[2] if len(words) > 2 and words[1] == "=>" else words[0] if words else ""
         if path.startswith("/"):
-            found.append(Path(path))
+            found.add(Path(path))
     return found
 
 
@@ -379,9 +383,7 @@ def _mariadb_files() -> list[Path]:
             "(docker/system-deps.sh)"
         )
     files = {*MARIADB_PROGRAMS, *(path for path in MARIADB_SHARE.rglob("*") if path.is_file())}
-    for program in MARIADB_PROGRAMS:
-        files.update(_libraries(program))
-    return sorted(files)
+    return sorted(files | _libraries(list(MARIADB_PROGRAMS)))
 
 
 def _prepare_mysql(context: Path) -> None:
@@ -412,16 +414,14 @@ def _xtables_extensions() -> list[Path]:
 
 def _kube_router_files() -> list[Path]:
     missing = [str(path) for path in (IPTABLES_MULTI, IPSET) if not path.is_file()]
-    if missing or not _xtables_extensions():
+    extensions = _xtables_extensions()
+    if missing or not extensions:
         raise ImageBuildError(
             f"{', '.join(missing) or 'the iptables extensions'} missing: install Debian's iptables and ipset "
             "(docker/system-deps.sh)"
         )
-    programs = [IPTABLES_MULTI, IPSET, *_xtables_extensions()]
-    files = set(programs)
-    for program in programs:
-        files.update(_libraries(program))
-    return sorted(files)
+    programs = [IPTABLES_MULTI, IPSET, *extensions]
+    return sorted(set(programs) | _libraries(programs))
 
 
 def _kube_router_binary() -> Path:
@@ -441,7 +441,6 @@ def _prepare_kube_router(context: Path) -> None:
         (root / "usr" / "sbin" / name).symlink_to(IPTABLES_MULTI.name)
     (root / "usr" / "local" / "bin").mkdir(parents=True, exist_ok=True)
     shutil.copy2(_kube_router_binary(), root / "usr" / "local" / "bin" / "kube-router")
-    (root / "run").mkdir(exist_ok=True)
 
 
 def _kube_router_inputs(digest: hashlib._Hash) -> None:

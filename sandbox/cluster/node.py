@@ -39,10 +39,9 @@ from sandbox.cluster.nodeconfig import (
     kubeconfig,
     kubelet_config,
 )
-from sandbox.cluster.tools import localcluster_bin
+from sandbox.cluster.tools import LOCALCLUSTER_DIR, localcluster_bin
 
-LOCALCLUSTER_DIR = Path(__file__).resolve().parents[2] / "docker" / "localcluster"
-# Programs in the order they stop (and the reverse of the order they start).
+# The node's own programs in the order they stop (the reverse of the order they start).
 PROGRAMS = ("kube-proxy", "kubelet", "containerd")
 
 HOST_PROGRAMS = {
@@ -169,7 +168,7 @@ class RealNode:
             if not hoststate.mounts_under(self.paths.root):
                 shutil.rmtree(self.paths.root, ignore_errors=True)
             return
-        for program in PROGRAMS[:-1]:
+        for program in ("kube-proxy", "kubelet"):  # containerd after the Pods, below
             self._stop(program)
         # Also a copy whose pid file was lost: its command line names our configuration.
         for stray in (self._kube_proxy(), self._kubelet()):
@@ -445,7 +444,7 @@ class RealNode:
         kubectl = [str(localcluster_bin() / "kubectl"), "--kubeconfig", str(self.paths.kubelet / "kubeconfig")]
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            for name in reversed(PROGRAMS[1:]):
+            for name in self.pids():
                 if not self._alive(name):
                     raise RuntimeError(f"{name} exited; see {self.paths.logs / name}.log")
             if self._ready(kubectl):
@@ -466,7 +465,7 @@ class RealNode:
             .replace("@SERVICE_RANGE@", SERVICE_RANGE)
         )
         applied = self._admin("apply", "-f", "-", input=manifest)
-        if applied.returncode != 0:
+        if applied.returncode:
             raise RuntimeError(f"kube-router's DaemonSet was refused: {applied.stderr.strip()}")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:

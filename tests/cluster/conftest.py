@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +19,16 @@ from sandbox import k8s
 from sandbox.cluster.tools import kubectl as kubectl_binary
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
+    """Seconds until condition() held; the test fails if it did not within `seconds`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > seconds:
+            pytest.fail(f"timed out after {seconds}s waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from sandbox import lifecycle, provisioning, sweep
 from sandbox.models import LIVE_STATES, Sandbox, State
-from tests.cluster.conftest import Kubectl
+from tests.cluster.conftest import Kubectl, wait_for
 from tests.processes import start_celery_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,14 +72,6 @@ def frozen_apiserver() -> Iterator[None]:
         yield
     finally:
         os.kill(pid, signal.SIGCONT)
-
-
-def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds}s waiting for {what}")
-        time.sleep(0.05)
 
 
 def state_of(sandbox: Sandbox) -> Sandbox:

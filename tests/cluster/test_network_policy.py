@@ -5,13 +5,12 @@ gone the same connection goes through, so it was the policy that refused it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 
 from sandbox.models import Sandbox
-from tests.cluster.conftest import Kubectl, kubectl_json
+from tests.cluster.conftest import Kubectl, kubectl_json, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("real_node")]
 MakeSandbox = Callable[..., tuple[Sandbox, str]]
@@ -26,16 +25,6 @@ def request(kubectl: Kubectl, namespace: str, pod: str, address: str, port: int)
     command = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} {port}"
     answer = kubectl("exec", pod, "-n", namespace, "--", "sh", "-c", command, check=False, timeout=30)
     return answer.stdout
-
-
-def eventually(condition: Callable[[], bool], seconds: float) -> float:
-    """Seconds until condition() held (kube-router applies a change within a sync)."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"not true after {seconds:.0f}s")
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 def test_a_sandbox_pod_reaches_its_own_namespace_and_dns_but_never_another_sandbox(
@@ -54,7 +43,7 @@ def test_a_sandbox_pod_reaches_its_own_namespace_and_dns_but_never_another_sandb
     full_name = f"web.{alice}.svc.cluster.local"
 
     # Alice's own Pods reach her page: by Pod IP, and by the Service's short name through DNS.
-    eventually(lambda: PAGE in request(kubectl, alice, "client", pod_ip, 8080), 30)
+    wait_for(lambda: PAGE in request(kubectl, alice, "client", pod_ip, 8080), 30, "Alice's own page")
     assert PAGE in request(kubectl, alice, "client", "web", 80)
 
     # Bob's Pod: the Pod, the Service's IP and its full DNS name are all refused...
@@ -64,7 +53,7 @@ def test_a_sandbox_pod_reaches_its_own_namespace_and_dns_but_never_another_sandb
         return all(PAGE not in request(kubectl, bob, "intruder", a, p) for a, p in targets)
 
     at_once = all_refused()
-    took = 0.0 if at_once else eventually(all_refused, 30)
+    took = 0.0 if at_once else wait_for(all_refused, 30, "Bob's requests to be refused")
     for _ in range(3):  # ...and stay refused
         for address, port in targets:
             assert PAGE not in request(kubectl, bob, "intruder", address, port), (address, port)
@@ -76,7 +65,7 @@ def test_a_sandbox_pod_reaches_its_own_namespace_and_dns_but_never_another_sandb
     # The control: without the sandboxes' policies the same request goes through.
     for namespace in (alice, bob):
         kubectl("delete", "networkpolicy", "sandbox-isolation", "-n", namespace)
-    opened = eventually(lambda: PAGE in request(kubectl, bob, "intruder", pod_ip, 8080), 30)
+    opened = wait_for(lambda: PAGE in request(kubectl, bob, "intruder", pod_ip, 8080), 30, "the page without policies")
     when = "at the first attempt" if at_once else f"{took:.1f}s after the first attempt"
     print(f"  refused {when}; open {opened:.1f}s after the policies went")
 

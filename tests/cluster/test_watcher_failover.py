@@ -18,7 +18,7 @@ from sandbox.liveview import ask
 from sandbox.liveview.snapshot import snapshot
 from sandbox.management.commands.watch_sandboxes import LOCK_SECONDS
 from sandbox.models import Sandbox
-from tests.cluster.conftest import Kubectl
+from tests.cluster.conftest import Kubectl, wait_for
 from tests.cluster.test_watcher_cache import asked, until_equal, versions
 from tests.processes import start_watcher, stop
 
@@ -29,15 +29,6 @@ LOCK_KEY = f"k8s-sandbox:watcher:{settings.SANDBOX_NAMESPACE_PREFIX}"
 
 def answering(namespace: str) -> bool:
     return asked(lambda: ask.snapshot(namespace)) is not None
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > seconds:
-            pytest.fail(f"{what}: not within {seconds:.0f}s")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 def test_the_standby_watcher_takes_over_when_the_active_one_is_killed(
@@ -53,7 +44,7 @@ def test_the_standby_watcher_takes_over_when_the_active_one_is_killed(
     active = start_watcher(os.environ, elected=True)
     standby = None
     try:
-        wait_until(lambda: answering(ns), 90, "the first watcher answering")
+        wait_for(lambda: answering(ns), 90, "the first watcher answering")
         standby = start_watcher(os.environ, elected=True)
         time.sleep(3)  # it has tried for the lock and waits
         assert lock.get(LOCK_KEY) is not None
@@ -65,7 +56,7 @@ def test_the_standby_watcher_takes_over_when_the_active_one_is_killed(
         # A change while no watcher is active: the next one must have it too.
         kubectl("create", "configmap", "during-the-gap", "-n", ns, "--from-literal=a=b")
         bound = LOCK_SECONDS + LOCK_SECONDS / 3 + 30  # the lock expires; the standby's next try; its lists
-        wait_until(lambda: answering(ns), bound, "the standby answering")
+        wait_for(lambda: answering(ns), bound, "the standby answering")
         took = time.monotonic() - killed_at
         cached, api = until_equal(lambda: asked(lambda: ask.snapshot(ns)), lambda: snapshot(ns), "snapshot")
         assert versions(cached) == versions(api)
