@@ -50,6 +50,11 @@ class SizePreset:
     default_request_memory: str = "64Mi"
     default_limit_cpu: str = "500m"
     default_limit_memory: str = "512Mi"
+    # Writable layer and logs: the kubelet rotates logs only every few seconds, so a Pod printing
+    # as fast as it can outruns rotation; a per-container ephemeral-storage limit makes the
+    # kubelet evict it instead (measured peak and time in the README).
+    default_limit_ephemeral_storage_mib: int = 256
+    max_ephemeral_storage: str = "1Gi"
 
 
 PRESETS: dict[str, SizePreset] = {
@@ -280,6 +285,8 @@ def resource_quota(namespace: str, sandbox_id: int, preset: SizePreset) -> Manif
                 "requests.memory": preset.requests_memory,
                 "limits.cpu": preset.limits_cpu,
                 "limits.memory": preset.limits_memory,
+                # Twice what every Pod may take at its default, so a student can raise a few.
+                "limits.ephemeral-storage": f"{2 * preset.pods * preset.default_limit_ephemeral_storage_mib}Mi",
                 "services": str(preset.services),
                 "services.nodeports": str(preset.node_ports),
                 "services.loadbalancers": "0",
@@ -306,9 +313,23 @@ def limit_range(namespace: str, sandbox_id: int, preset: SizePreset) -> Manifest
             "limits": [
                 {
                     "type": "Container",
-                    "defaultRequest": {"cpu": preset.default_request_cpu, "memory": preset.default_request_memory},
-                    "default": {"cpu": preset.default_limit_cpu, "memory": preset.default_limit_memory},
-                    "max": {"cpu": preset.limits_cpu, "memory": preset.limits_memory},
+                    # No ephemeral-storage request: the scheduler would count it against the
+                    # node's disk for Pods that write nothing.
+                    "defaultRequest": {
+                        "cpu": preset.default_request_cpu,
+                        "memory": preset.default_request_memory,
+                        "ephemeral-storage": "0",
+                    },
+                    "default": {
+                        "cpu": preset.default_limit_cpu,
+                        "memory": preset.default_limit_memory,
+                        "ephemeral-storage": f"{preset.default_limit_ephemeral_storage_mib}Mi",
+                    },
+                    "max": {
+                        "cpu": preset.limits_cpu,
+                        "memory": preset.limits_memory,
+                        "ephemeral-storage": preset.max_ephemeral_storage,
+                    },
                 }
             ]
         },

@@ -74,7 +74,9 @@ def compact(kind: str, obj: Raw) -> Raw:
             "problem": None,
             "problemMessage": "",
         }
-        problem = _problem(statuses)
+        # An evicted Pod (over its ephemeral-storage limit, say) has no waiting container to
+        # explain it: the Pod's own reason and message do.
+        problem = (status.get("reason"), status.get("message", "")) if status.get("reason") else _problem(statuses)
         if problem and not out["deleting"]:
             out["problem"], out["problemMessage"] = problem
     elif kind in ("Deployment", "ReplicaSet"):

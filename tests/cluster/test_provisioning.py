@@ -62,7 +62,8 @@ def test_it_admits_a_plain_pod_thanks_to_the_limitrange_defaults(make_sandbox: M
     resources = json.loads(run_kubectl(kubeconfig, "get", "pod", "petclinic", "-o", "json").stdout)["spec"][
         "containers"
     ][0]["resources"]
-    assert resources["requests"] == {"cpu": "50m", "memory": "64Mi"}
+    assert resources["requests"] == {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "0"}
+    assert resources["limits"]["ephemeral-storage"] == "256Mi"
 
 
 def test_it_does_nothing_when_provisioning_runs_again(make_sandbox: MakeSandbox, kubectl: Kubectl) -> None:

@@ -47,3 +47,16 @@ def test_starting_finished_and_leaving_pods_have_no_problem() -> None:
     assert compact("Pod", pod({"state": {"terminated": {"reason": "Completed"}}}))["problem"] is None
     leaving = pod({"state": {"waiting": {"reason": "ErrImagePull"}}}, deleting=True)
     assert compact("Pod", leaving)["problem"] is None
+
+
+def test_an_evicted_pod_says_why_from_its_own_status() -> None:
+    evicted = pod({"state": {"terminated": {"reason": "ContainerStatusUnknown"}}})
+    evicted["status"] |= {
+        "phase": "Failed",
+        "reason": "Evicted",
+        "message": "Pod ephemeral local storage usage exceeds the total limit of containers 256Mi.",
+    }
+    shown = compact("Pod", evicted)
+    assert shown["phase"] == "Failed"
+    assert shown["problem"] == "Evicted"
+    assert "256Mi" in shown["problemMessage"]

@@ -83,6 +83,11 @@ def test_it_caps_every_size_with_a_quota_and_default_limits(size: str) -> None:
     limits = manifests.limit_range("sbx-1", 1, preset)["spec"]["limits"][0]
     assert limits["defaultRequest"]["cpu"]
     assert limits["default"]["memory"]
+    # A Pod that floods its log is evicted at its ephemeral-storage limit, not when the disk fills.
+    assert limits["default"]["ephemeral-storage"] == f"{preset.default_limit_ephemeral_storage_mib}Mi"
+    assert limits["defaultRequest"]["ephemeral-storage"] == "0"
+    assert limits["max"]["ephemeral-storage"] == preset.max_ephemeral_storage
+    assert hard["limits.ephemeral-storage"] == f"{2 * preset.pods * preset.default_limit_ephemeral_storage_mib}Mi"
 
 
 def test_it_sizes_grow_with_the_preset() -> None:
