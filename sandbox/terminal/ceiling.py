@@ -41,6 +41,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from sandbox.terminal import process
+
 log = logging.getLogger(__name__)
 
 MOUNTINFO = Path("/proc/self/mountinfo")
@@ -184,18 +186,16 @@ def counter(text: str, key: str) -> int:
 
 def launcher(join_files: list[Path], argv: list[str], uid: int | None) -> list[str]:
     """`argv` started through /bin/sh: it moves itself (`0` is the writer) into each
-    hierarchy's group, then execs — through setpriv when it must drop to `uid` first. If it
-    cannot enter a group it stops with status 126 rather than run unconfined."""
+    hierarchy's group, then execs through setpriv, which drops to `uid` (when given) and ties
+    the command's life to the server's (process.bound_to_server). If it cannot enter a group
+    it stops with status 126 rather than run unconfined."""
     steps = " && ".join(f'echo 0 2>/dev/null >"${index}"' for index in range(1, len(join_files) + 1))
     script = (
         f"{steps} || {{ echo 'could not enter the resource group; try again' >&2; exit 126; }}; "
         f'shift {len(join_files)}; exec "$@"'
     )
     prefix = ["/bin/sh", "-c", script, "sh", *(str(path) for path in join_files)]
-    if uid is not None:
-        setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "/usr/bin/setpriv"
-        prefix += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
-    return [*prefix, *argv]
+    return [*prefix, *process.bound_to_server(uid), *argv]
 
 
 # --- the host -----------------------------------------------------------------------------------

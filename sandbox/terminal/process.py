@@ -129,8 +129,47 @@ def limited(argv: list[str], ident: Identity) -> list[str]:
     return [prlimit, *limits, "--", *argv]
 
 
+def bound_to_server(uid: int | None) -> list[str]:
+    """The prefix that starts a command as the session's user (`uid`, when we drop ids) and ties
+    its life to this server's: util-linux's setpriv sets the parent-death signal after changing
+    ids (a change of ids would clear it), then execs. A web process that is killed outright
+    (SIGKILL, OOM) takes its kubectl with it, as a process group kill cannot; prlimit and
+    kubectl are exec'd, not forked, so the signal stays theirs. A preexec function could do
+    the same, but is unsafe in a threaded server and forbids Python's fast vfork."""
+    setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "/usr/bin/setpriv"
+    drop = [] if uid is None else [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+    return [setpriv, *drop, "--pdeathsig=KILL", "--"]
+
+
 SESSION_PREFIX = "k8s-terminal-"
 STALE_AFTER_SECONDS = 24 * 3600
+
+
+def session_prefix() -> str:
+    """A session folder's name begins with its server's pid and that process's start time, so
+    the next server can tell a folder whose server is gone (its processes died with it) from
+    one of a server still running beside it."""
+    return f"{SESSION_PREFIX}{os.getpid()}.{_start_time(os.getpid())}-"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat): with the
+    pid, it names one process even after the pid is reused."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat_line.rpartition(")")[2].split()[19]
+
+
+def _server_gone(name: str) -> bool:
+    """Is the server named in a session folder's name (see session_prefix) no longer running?
+    False for a name without one (an older folder: left to the age rule)."""
+    owner, dash, _ = name.removeprefix(SESSION_PREFIX).partition("-")
+    pid, dot, started = owner.partition(".")
+    if not (dash and dot and pid.isdigit() and started.isdigit()):
+        return False
+    return _start_time(int(pid)) != started
 
 
 def write_for_group(path: Path, text: str, ident: Identity) -> None:
@@ -150,17 +189,24 @@ def write_for_group(path: Path, text: str, ident: Identity) -> None:
 _swept: list[bool] = []
 
 
-def sweep_stale_sessions(folder: str) -> None:
-    """Remove the folders of sessions that ended without cleaning up (a killed server).
-    Once per process: a new session need not scan the temporary folder again."""
-    if _swept:
-        return
+def sweep_stale_sessions(folder: str, *, force: bool = False) -> list[Path]:
+    """Remove the folders of sessions that ended without cleaning up: at once those of a server
+    that is gone (killed: its kubectl died with it, see bound_to_server), after a day any other.
+    Once per process (the first session; `force` for tests): a new session need not scan the
+    temporary folder again. Returns what it removed."""
+    if _swept and not force:
+        return []
     _swept.append(True)
     cutoff = time.time() - STALE_AFTER_SECONDS
+    removed = []
     for entry in Path(folder).glob(f"{SESSION_PREFIX}*"):
         with contextlib.suppress(OSError):
-            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+            if not entry.is_dir() or entry.is_symlink():
+                continue
+            if _server_gone(entry.name) or entry.stat().st_mtime < cutoff:
                 shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+    return removed
 
 
 def kill_everything_of(ident: Identity) -> None:

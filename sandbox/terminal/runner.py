@@ -43,7 +43,7 @@ class Folder:
     @classmethod
     def create(cls, ident: process.Identity) -> Folder:
         process.sweep_stale_sessions(tempfile.gettempdir())
-        folder = cls(Path(tempfile.mkdtemp(prefix=process.SESSION_PREFIX)))
+        folder = cls(Path(tempfile.mkdtemp(prefix=process.session_prefix())))
         folder.root.chmod(0o711)
         for path in (folder.home, folder.work, folder.empty):
             path.mkdir()
@@ -155,16 +155,17 @@ class Runner:
     # --- running ------------------------------------------------------------------------------
     async def spawn(self, argv: tuple[str, ...], **streams: Any) -> asyncio.subprocess.Process:
         env = process.environment(self.folder.home, self.folder.kubeconfig, self.folder.empty, self.cols, self.rows)
-        kwargs: dict[str, Any] = {}
         command = process.limited([process.executable(self.ident), *argv[1:]], self.ident)
+        uid = self.ident.uid if self.ident.drop else None
         if self.group is not None:
-            # Into the student's group before kubectl starts; the launcher drops the user id.
-            command = ceiling.launcher(self.group.join_files, command, self.ident.uid if self.ident.drop else None)
-        elif self.ident.drop:
-            kwargs = {"user": self.ident.uid, "group": self.ident.gid, "extra_groups": []}
+            # Into the student's group before kubectl starts; the launcher then drops the user id
+            # and binds kubectl's life to this server's.
+            command = ceiling.launcher(self.group.join_files, command, uid)
+        else:
+            command = [*process.bound_to_server(uid), *command]
         program, *arguments = command
         proc = await asyncio.create_subprocess_exec(
-            program, *arguments, env=env, cwd=self.folder.work, start_new_session=True, **streams, **kwargs
+            program, *arguments, env=env, cwd=self.folder.work, start_new_session=True, **streams
         )
         self._procs.add(proc)
         self._line_procs.append(proc)

@@ -196,7 +196,8 @@ def test_the_launcher_writes_its_own_pid_then_execs_the_command(tmp_path: Path) 
 def test_the_launcher_drops_to_the_session_user_through_setpriv() -> None:
     argv = ceiling.launcher([Path("/x/cgroup.procs")], ["/k", "get"], uid=2_000_123)
     tail = argv[argv.index("sh") + 2 :]
-    assert tail[1:] == ["--reuid=2000123", "--regid=2000123", "--clear-groups", "--", "/k", "get"]
+    # The parent-death signal comes after the change of ids, which would clear it.
+    assert tail[1:] == ["--reuid=2000123", "--regid=2000123", "--clear-groups", "--pdeathsig=KILL", "--", "/k", "get"]
     assert tail[0].endswith("setpriv")
 
 
