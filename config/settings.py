@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "sandbox.terminal",
     "accounts",
     "lessons",
+    "classroom",
 ]
 
 MIDDLEWARE = [

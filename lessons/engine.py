@@ -180,7 +180,11 @@ def check(user: User, lesson: Lesson, sandbox: Sandbox, objects: Objects | None 
     world = ClusterWorld(sandbox, since=lesson_started(user, lesson) or now, cache=dict(objects or {}))
     while (step := current_step(user, lesson)) is not None:
         failures = step_failures(step, sandbox, world)
-        progress, _ = StepProgress.objects.get_or_create(user=user, step=step)
+        progress, created = StepProgress.objects.get_or_create(user=user, step=step)
+        # Checks run by themselves after every change, so an attempt is a new wrong answer: a
+        # failure that differs from the last one (not the first look at a fresh step).
+        if failures and not created and failures != progress.failures:
+            progress.failed_checks += 1
         progress.checked_at = now
         progress.failures = failures
         progress.updated_at = now

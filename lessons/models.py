@@ -76,6 +76,8 @@ class StepProgress(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
     skipped = models.BooleanField(default=False, help_text="the student asked for the solution to be run")
     hints_shown = models.PositiveSmallIntegerField(default=0)
+    # Checks the student asked for that failed: the "attempts" of a class's results.
+    failed_checks = models.PositiveIntegerField(default=0)
     checked_at = models.DateTimeField(null=True, blank=True)
     failures = models.JSONField(default=list, blank=True, help_text="what the last check said was missing")
     updated_at = models.DateTimeField(default=timezone.now)

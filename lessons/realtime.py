@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -40,6 +41,9 @@ LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
 P = ParamSpec("P")
 R = TypeVar("R")
 CHECK_INTERVAL = 1.0  # seconds between two checks a student asks for
+# A check the cluster did not answer (the API server restarting, a network cut) is tried again
+# by itself after this many seconds, doubling up to RETRY_MAX while it stays away.
+RETRY_FIRST, RETRY_MAX = 1.0, 8.0
 
 
 class LessonHandler(Handler):
@@ -51,6 +55,8 @@ class LessonHandler(Handler):
         self.dirty = False
         self.last_check = 0.0
         self.kinds: list[str] = []  # what the open lesson's checks read
+        self.retry = RETRY_FIRST  # the next pause after a check the cluster did not answer
+        self.next_wait: float | None = None  # set by a check that is to be tried again
 
     async def receive(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -115,11 +121,31 @@ class LessonHandler(Handler):
         try:
             message = await self._blocking(self._check, lesson, sandbox, objects)
         except Exception as exc:
-            if not k8s.is_transient(exc) and not isinstance(exc, k8s.ApiException):
+            if k8s.is_transient(exc):
+                await self._retry_later()
+                return
+            if not isinstance(exc, k8s.ApiException):
                 log.exception("lesson check failed")
             await self._error(_("The cluster could not be reached to check this step; it will be checked again."))
             return
+        self.retry = RETRY_FIRST
         await self.socket.send_json(message)
+
+    async def _retry_later(self) -> None:
+        """The cluster did not answer: say so at once, and check again by itself, less often
+        while it stays away, so that the step completes when it is back with nobody clicking."""
+        wait, self.retry = self.retry, min(self.retry * 2, RETRY_MAX)
+        with translation.override(self.language):
+            text = _("The cluster cannot be reached right now; this step is checked again in %(seconds)s s.") % {
+                "seconds": math.ceil(wait)
+            }
+        await self.socket.send_json(
+            {"type": "lesson.error", "code": "cluster_unreachable", "retry_after": wait, "message": text}
+        )
+        if self.pending is not None and self.pending is asyncio.current_task():
+            self.dirty, self.next_wait = True, wait  # the loop running this check waits, then checks again
+        else:  # the check when the lesson opened
+            self._schedule(delay=wait)
 
     async def _cached_objects(self, sandbox: Sandbox | None) -> engine.Objects | None:
         """What the checks read, from the live view's watcher instead of one list per kind.
@@ -156,12 +182,17 @@ class LessonHandler(Handler):
     async def on_command_done(self, payload: dict[str, Any]) -> None:
         self._schedule()
 
+    async def on_reconnected(self) -> None:
+        # A change whose event was lost while Redis was away is checked now.
+        self._schedule()
+
     def _schedule(self, delay: float | None = None) -> None:
         """Check soon. Requests arriving while a check waits or runs are folded into one more
         check after it, so no burst (events, clicks) runs more than one check at a time."""
         if self.lesson is None:
             return
         self.dirty = True
+        self.next_wait = None  # a new reason to check: no need to wait out a retry's pause
         if self.pending is None or self.pending.done():
             wait = settings.LESSONS_CHECK_DEBOUNCE_MS / 1000 if delay is None else delay
             self.pending = asyncio.create_task(self._debounced(wait))
@@ -170,8 +201,11 @@ class LessonHandler(Handler):
         while self.dirty:
             await asyncio.sleep(wait)
             self.dirty = False
+            self.next_wait = None
             await self.check()
-            wait = max(settings.LESSONS_CHECK_DEBOUNCE_MS / 1000, CHECK_INTERVAL / 2)
+            settle = max(settings.LESSONS_CHECK_DEBOUNCE_MS / 1000, CHECK_INTERVAL / 2)
+            # A check to be tried again waits its pause, unless something new asked for one.
+            wait = self.next_wait if self.next_wait is not None else settle
 
     async def _blocking(self, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Database and cluster work, on the socket handlers' pool, after the student's earlier."""

@@ -56,6 +56,7 @@ __all__ = [
     "request_count",
     "request_token",
     "reset_clients",
+    "unreachable",
     "watch_raw",
 ]
 
@@ -170,6 +171,17 @@ def is_transient(exc: BaseException) -> bool:
     import urllib3.exceptions
 
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The API server itself could not be reached (refused, reset, no connection in time), as
+    opposed to an answer, however bad, or a slow one: a lesson check then waits for the cluster
+    instead of telling the student that their Pod failed."""
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    # ProtocolError: the connection was dropped (the API server went away mid-request).
+    connect = urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+    return isinstance(exc, connect | urllib3.exceptions.ProtocolError | ConnectionError)
 
 
 # --- Generic operations on manifests ------------------------------------------------------------
@@ -508,8 +520,10 @@ def proxy_get(
         )
     except ApiException as exc:
         return int(exc.status or 0), str(exc.body or exc.reason or "")[:limit]
-    except urllib3.exceptions.HTTPError as exc:  # the API server itself did not answer in time
-        return 0, str(exc)[:limit]
+    except urllib3.exceptions.HTTPError as exc:
+        if unreachable(exc):  # not the Pod's answer: the cluster is away, which the caller waits out
+            raise
+        return 0, str(exc)[:limit]  # the API server did not answer in time
     try:
         body = response.read(limit)
     finally:
@@ -547,6 +561,8 @@ def exec_output(
     except ApiException as exc:
         return None, _api_message(exc)
     except Exception as exc:  # the websocket library's own errors: a refused upgrade, a reset
+        if unreachable(exc):  # not the command's failure: the cluster is away
+            raise
         return None, str(exc)
     output: list[str] = []
     size = 0

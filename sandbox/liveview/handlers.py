@@ -28,6 +28,9 @@ class ClusterHandler(Handler):
         if message["type"] != "cluster.subscribe":
             await self.socket.send_json({"type": "error", "message": f"unknown message type {message['type']!r}"})
             return
+        await self.subscribe()
+
+    async def subscribe(self) -> None:
         sandbox = await self.socket.refresh_sandbox()
         if sandbox is None:
             await self.socket.send_json({"type": "cluster.snapshot", "objects": [], "namespace": None})
@@ -52,6 +55,12 @@ class ClusterHandler(Handler):
 
     async def on_cluster_change(self, event: dict[str, Any]) -> None:
         await self.socket.send_json({"type": "cluster.event", "op": event["op"], "object": event["object"]})
+
+    async def on_reconnected(self) -> None:
+        """Changes published while Redis was away are lost: a subscribed page gets the whole
+        picture again (its group is joined again already, so nothing falls in between)."""
+        if self.group:
+            await self.subscribe()
 
     def hears(self, sandbox_id: int) -> bool:
         """Whether this page receives the sandbox's changes (it subscribed to them)."""

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from sandbox import lifecycle, status
 from sandbox.models import Sandbox
-from sandbox.realtime import blocking, handlers, limits
+from sandbox.realtime import blocking, handlers, layer, limits
 
 MAX_MESSAGE = 64 * 1024
 log = logging.getLogger(__name__)
@@ -50,6 +50,18 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
     sandbox: Sandbox | None
     handlers: dict[str, handlers.Handler]
     language: str
+    _layer: layer.Membership | None = None
+
+    # channels sets the socket's channel layer when it starts; the socket (its receive loop, and
+    # every handler through Socket.channel_layer) uses it through a Membership, which joins the
+    # groups again and waits out a lost Redis instead of ending the socket (sandbox/realtime/layer.py).
+    @property
+    def channel_layer(self) -> Any:  # as Socket.channel_layer: the layer's API is untyped
+        return self._layer
+
+    @channel_layer.setter
+    def channel_layer(self, value: Any) -> None:
+        self._layer = None if value is None else layer.Membership(value)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -69,7 +81,7 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         self.sandbox = await blocking.run(_live_sandbox, user)
         await self.accept()
         # The sandbox panel's state changes (sandbox.status) come to every page of the owner.
-        # Without the channel layer the page still works: its reconnection's hello has the state.
+        # With Redis away the group is joined once it is back (and the state sent then).
         try:
             await self.channel_layer.group_add(status.user_group(user.pk), self.channel_name)
             self.in_user_group = True
@@ -87,6 +99,8 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
                 with contextlib.suppress(Exception):  # Redis away: the group entry expires
                     await self.channel_layer.group_discard(status.user_group(self.user.pk), self.channel_name)
         finally:
+            if self._layer is not None:
+                self._layer.forget()
             if getattr(self, "counted", False):
                 self.counted = False
                 limits.sockets.give_back(self.user.pk)
@@ -170,6 +184,18 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         (the live view forwards it to the page first, being registered first)."""
         for handler in self.handlers.values():
             await handler.on_cluster_change(event)
+
+    async def layer_reconnected(self, event: dict[str, Any]) -> None:
+        """Redis is back after an outage and this socket's groups are joined again
+        (sandbox/realtime/layer.py); what was published meanwhile is lost, so the panel gets the
+        sandbox's state and each feature catches the page up (a new snapshot, a lesson check)."""
+        if not hasattr(self, "handlers"):  # refused in connect: nothing to catch up
+            return
+        sandbox = await self.refresh_sandbox()
+        if sandbox is not None:
+            await self.send_json({"type": "sandbox.status", "sandbox": sandbox.as_status()})
+        for handler in self.handlers.values():
+            await handler.on_reconnected()
 
     async def sandbox_status(self, event: dict[str, Any]) -> None:
         """The owner's sandbox changed state or progress (sandbox/status.py)."""

@@ -2,7 +2,7 @@
 message-type prefix when its app starts (`register("terminal", TerminalHandler)` in
 AppConfig.ready), and the consumer makes one handler of each per socket. Handlers see the
 socket through `Socket`, never the consumer class, so they do not import it (no import loop),
-and hear what happens on the page through the two `on_*` methods, called for every handler."""
+and hear what happens on the page through the `on_*` methods, called for every handler."""
 
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ class Handler:
 
     async def on_cluster_change(self, event: dict[str, Any]) -> None:
         """A change in the sandbox, from the watcher: {"op", "object"}."""
+
+    async def on_reconnected(self) -> None:
+        """Redis came back after an outage (sandbox.realtime.layer): the socket's groups are
+        joined again, but what they carried meanwhile is lost; catch the page up."""
 
     def hears(self, sandbox_id: int) -> bool:
         """Whether this handler receives the sandbox's changes for the page."""
