@@ -288,6 +288,12 @@ SOCKET_IN_FLIGHT_PER_USER = env_int("SOCKET_IN_FLIGHT_PER_USER", 4, minimum=1)
 # connection), so one student's slow calls never hold up everyone else's.
 SOCKET_THREADS = env_int("SOCKET_THREADS", 8, minimum=2)
 
+# --- Classes ----------------------------------------------------------------------------------
+# Wrong join codes allowed per user and per address as COUNT/SECONDS (a sliding window); past
+# it every try is refused, right or wrong, until old failures leave the window. Checked by
+# system check classroom.E001.
+CLASS_JOIN_FAILURE_LIMIT = env_str("CLASS_JOIN_FAILURE_LIMIT", "10/900")
+
 CELERY_BEAT_SCHEDULE = {
     "sandbox-lifecycle": {"task": "sandbox.tasks.sweep", "schedule": float(SANDBOX_SWEEP_SECONDS)},
 }
