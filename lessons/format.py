@@ -213,6 +213,7 @@ def load(folder: Path) -> LessonSpec:
     for key in ("title", "summary"):
         for lang in LANGUAGES:
             problems += [Problem(meta_path, at(key, lang), msg) for _, msg in templating.problems(data[key][lang])]
+    problems += _stray_step_files(folder, seen)
     if problems:
         raise LessonError(problems)
     return LessonSpec(
@@ -255,6 +256,24 @@ def _language_problems(folder: Path, step_id: str, body: dict[str, str]) -> list
             )
             md_path = folder / "steps" / f"{step_id}.{lang}.md"
             problems.append(Problem(md_path, 1, f"the code blocks differ from steps/{step_id}.{first}.md: {detail}"))
+    return problems
+
+
+def _stray_step_files(folder: Path, step_ids: set[str]) -> list[Problem]:
+    """A text under steps/ that no step of lesson.yaml reads: a step renamed in one language
+    only, or a language the platform does not have. The two languages then no longer have the
+    same steps, and the stray text would silently never be shown."""
+    problems = []
+    for path in sorted((folder / "steps").glob("*")):
+        step_id, _, rest = path.name.partition(".")
+        lang = rest.removesuffix(".md")
+        if not path.is_file() or (step_id in step_ids and lang in LANGUAGES and rest.endswith(".md")):
+            continue
+        if step_id not in step_ids:
+            why = f"there is no step {step_id!r} in lesson.yaml"
+        else:
+            why = f"the languages are {', '.join(LANGUAGES)} (steps/{step_id}.<language>.md)"
+        problems.append(Problem(path, 1, f"steps/{path.name} belongs to no step: {why}"))
     return problems
 
 

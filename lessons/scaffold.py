@@ -12,6 +12,8 @@ from pathlib import Path
 from lessons import format
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,48}$")
+# /lessons/<slug>/ would be shadowed by these pages.
+RESERVED = {"preview"}
 TEMPLATE = Path(__file__).resolve().parent / "new_lesson"
 
 
@@ -23,6 +25,8 @@ def create(content_dir: Path, slug: str) -> Path:
     """Write the new lesson's folder, NN-slug, after the last lesson; returns it, validated."""
     if not SLUG.match(slug):
         raise ScaffoldError(f"{slug!r} is not a lesson slug: lowercase letters, digits and dashes, 2-49 characters")
+    if slug in RESERVED:
+        raise ScaffoldError(f"{slug!r} is taken by a page of its own (/lessons/{slug}/); choose another slug")
     existing = format.discover(content_dir)
     if slug in {folder.name.split("-", 1)[-1] for folder in existing}:
         raise ScaffoldError(f"a lesson named {slug} exists already")
