@@ -394,6 +394,8 @@ def connection() -> dict[str, Any]:
 # fields of each object, not the client's model classes.
 _WATCHABLE: dict[str, tuple[Callable[[], Any], str]] = {
     "Namespace": (core, "list_namespace"),
+    "Node": (core, "list_node"),  # the admin dashboard's capacity (read, not watched)
+    "ResourceQuota": (core, "list_resource_quota_for_all_namespaces"),  # and each sandbox's quota use
     "Pod": (core, "list_pod_for_all_namespaces"),
     "Event": (core, "list_event_for_all_namespaces"),
     "Service": (core, "list_service_for_all_namespaces"),
