@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -112,3 +113,40 @@ class JoinAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.address} {'ok' if self.succeeded else 'failed'} {self.at:%H:%M:%S}"
+
+
+class StaffAction(models.Model):
+    """Every action staff take on a class or a student (extra time, a hint, a suggested command,
+    a reset): who, on whom, what, when. Kept when the class or the people are deleted."""
+
+    classroom = models.ForeignKey(Classroom, null=True, on_delete=models.SET_NULL, related_name="staff_actions")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=32)  # "extra_time", "hint", "suggest", "reset_sandbox", ...
+    detail = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.staff_id} {self.action} {self.student_id} {self.at:%H:%M:%S}"
+
+
+def record(
+    classroom: Classroom | None,
+    staff: User | AnonymousUser,
+    action: str,
+    student: User | None = None,
+    **detail: object,
+) -> StaffAction:
+    """Audit one staff action."""
+    return StaffAction.objects.create(
+        classroom=classroom,
+        staff=staff if isinstance(staff, User) else None,
+        student=student,
+        action=action,
+        detail=detail,
+    )
