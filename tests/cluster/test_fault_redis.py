@@ -314,7 +314,15 @@ async def class_through_a_restart(
         # Live changes reach every page before the fault (the watcher has listed everything).
         changed = time.monotonic()
         await sh("apply", "-f", "-", input=configmaps([p.namespace for p in pages], "before", {"a": "b"}))
-        await asyncio.gather(*(page.next(is_event_for("before"), after=changed) for page in pages))
+        seen = await asyncio.gather(*(page.next(is_event_for("before"), after=changed) for page in pages))
+        # The check that this change starts has run (otherwise, running while Redis is away, it
+        # could find the step's change below by itself, and the catch-up would not be tested).
+        await asyncio.gather(
+            *(
+                page.next(lambda m: m["type"] == "lesson.state", after=at)
+                for page, (at, _) in zip(pages, seen, strict=True)
+            )
+        )
         assert not any(is_done(m) for page in pages for _, m in page.got)
 
         # Redis crashes. Meanwhile the step's change is made for some pages by someone else, and
