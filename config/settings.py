@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "lessons",
     "classroom",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

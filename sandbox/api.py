@@ -1,6 +1,7 @@
 """What apps built on sandboxes (the lessons) use of the sandbox domain, and nothing else: a
 student's current sandbox, starting one (through admission: the class's room and the line),
-replacing it with one of another shape, emptying it, and noting the student's activity."""
+replacing it with one of another shape, emptying it, and noting the student's activity; for
+staff, giving a sandbox more time and ending it early."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from django.db import transaction
 
 from sandbox import admission, lifecycle
 from sandbox.admission import StartRefused
-from sandbox.models import Sandbox
+from sandbox.models import Sandbox, State
 
-__all__ = ["StartRefused", "current", "replace", "reset", "start", "touch"]
+__all__ = ["StartRefused", "current", "end", "extend", "replace", "reset", "start", "touch"]
 
 
 def current(user: User) -> Sandbox | None:
@@ -43,3 +44,14 @@ def reset(sandbox: Sandbox) -> bool:
 
 def touch(sandbox: Sandbox) -> None:
     lifecycle.touch(sandbox)
+
+
+def extend(sandbox: Sandbox, hours: int) -> None:
+    """More time before the sandbox expires (from now, if it was already due)."""
+    lifecycle.extend(sandbox, hours)
+
+
+def end(sandbox: Sandbox, *, expired: bool = False) -> bool:
+    """End the sandbox now: a worker removes its namespaces (nothing is deleted while the caller
+    waits), and it ends as expired or deleted. False if it had ended or was being removed."""
+    return lifecycle.retire(sandbox, State.EXPIRED if expired else State.DELETED)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from sandbox import jobs, k8s, manifests, status
-from sandbox.models import LIVE_STATES, OWNED_STATES, Sandbox, State, transition
+from sandbox.models import ENDED_STATES, LIVE_STATES, OWNED_STATES, Sandbox, State, transition
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +152,16 @@ def request_reset(sandbox: Sandbox) -> bool:
     return True
 
 
-def retire(sandbox: Sandbox) -> bool:
+def retire(sandbox: Sandbox, final_state: str = State.DELETED) -> bool:
     """Hand the sandbox to a worker to remove, at once no longer the owner's current one (its
-    namespaces go in the background; the owner may start the next). False if it had ended."""
-    if not status.changed(sandbox.pk, transition(sandbox.pk, LIVE_STATES, State.DELETING)):
+    namespaces go in the background; the owner may start the next). It ends as `final_state`
+    (deleted, or expired when an admin ends it early). False if it had ended or is going."""
+    if final_state not in ENDED_STATES:
+        raise ValueError(f"a sandbox ends as one of {', '.join(ENDED_STATES)}, not {final_state!r}")
+    live = tuple(state for state in LIVE_STATES if state != State.DELETING)
+    if not status.changed(sandbox.pk, transition(sandbox.pk, live, State.DELETING)):
         return False
-    jobs.after_commit(jobs.DESTROY, sandbox.pk, State.DELETED)
+    jobs.after_commit(jobs.DESTROY, sandbox.pk, final_state)
     return True
 
 
