@@ -30,6 +30,9 @@ class CommandAudit(models.Model):
         INTERRUPTED = "interrupted"
         TIMED_OUT = "timed-out"
         FAILED = "failed"  # the runner could not start it (cluster unreachable, ...)
+        # Written when the line starts and completed when it ends: a row left so is a line whose
+        # server was killed while it ran.
+        UNFINISHED = "unfinished"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     sandbox = models.ForeignKey("sandbox.Sandbox", null=True, on_delete=models.SET_NULL)

@@ -12,12 +12,13 @@ line at the student's memory ceiling and writes the audit log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone, translation
@@ -25,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from sandbox import credentials, lifecycle
 from sandbox.models import Sandbox
-from sandbox.terminal import answers, ceiling, policy, process, workspace
+from sandbox.terminal import answers, ceiling, ledger, policy, process, workspace
 from sandbox.terminal.answers import Notify
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.models import CommandAudit
@@ -68,9 +69,13 @@ class Session:
         self.folder = Folder.create(self.ident)
         self.runner = Runner(self.ident, self.folder, self.group, self.limits)
         self._token_at = 0.0
-        self._materialized: dict[str, str] | None = None  # what the work directory holds now
+        self._token_refresh: asyncio.Task[None] | None = None
+        # The workspace as the work directory holds it now, and the versions it was fetched at.
+        self._files: dict[str, str] = {}
+        self._versions: workspace.Versions | None = None
         self._oom_before = 0
-        self._bookkeeping: set[asyncio.Task[None]] = set()
+        self._bookkeeping: list[Future[Any]] = []  # the audit and activity writes not yet done
+        ledger.opened()
 
     # --- public API -----------------------------------------------------------------------
     async def run_line(self, text: str, sink: Sink) -> int:
@@ -83,12 +88,13 @@ class Session:
         del self.history[: -self.limits.history]
         self.runner.begin_line()
         try:
-            contents = await sync_to_async(workspace.files)(self.sandbox)
+            contents = await self._workspace()
             plan = policy.check_line(parse(text), set(contents))
         except (ParseError, Denied) as exc:
             await sink.write(error_line(exc.message))
-            self._record(text, CommandAudit.Outcome.DENIED, 2, exc.message, started, began)
+            self._audit_denied(text, started, exc.message, began)
             return 2
+        audit = self._audit_start(text, started)  # unfinished until the line ends
         outcome, reason = CommandAudit.Outcome.RAN, ""
         try:
             await self._prepare(contents)
@@ -105,7 +111,7 @@ class Session:
             status, outcome, reason = 125, CommandAudit.Outcome.INTERRUPTED, "output limit"
             await sink.write(f"\r\n{RED}stopped: the command printed more than the output limit{RESET}\r\n".encode())
         except asyncio.CancelledError:  # the student went away mid-command: still audited
-            self._record(text, CommandAudit.Outcome.INTERRUPTED, 130, "disconnected", started, began)
+            self._record(audit, CommandAudit.Outcome.INTERRUPTED, 130, "disconnected", began)
             raise
         except Exception as exc:  # reported to the student and logged; the session must survive it
             log.exception("terminal command failed to start")
@@ -118,8 +124,15 @@ class Session:
             # last stage ended normally).
             status, outcome, reason = 137, CommandAudit.Outcome.INTERRUPTED, "memory ceiling"
             await sink.write(self._ceiling_message())
-        self._record(text, outcome, status, reason, started, began)
+        self._record(audit, outcome, status, reason, began)
         return status
+
+    async def settled(self) -> None:
+        """Wait for the audit and activity writes of the lines run so far."""
+        pending, self._bookkeeping = self._bookkeeping, []
+        for future in pending:
+            with contextlib.suppress(Exception):  # logged by the ledger
+                await asyncio.wrap_future(future)
 
     def interrupt(self) -> None:
         """Ctrl-C."""
@@ -145,19 +158,34 @@ class Session:
         if self.group is not None:
             ceiling.release(self.user.pk, self.group)
             self.group = None
-        await asyncio.gather(*self._bookkeeping, return_exceptions=True)
+        if self._token_refresh is not None:
+            self._token_refresh.cancel()
+            await asyncio.gather(self._token_refresh, return_exceptions=True)
+        await self.settled()
+        await asyncio.wrap_future(ledger.closed())
         self.folder.remove()
 
     # --- one line ---------------------------------------------------------------------------
+    async def _workspace(self) -> dict[str, str]:
+        """The workspace files as saved right now: one small query per line (which files, saved
+        when), the contents only when that changed."""
+        versions = await ledger.run(workspace.versions, self.sandbox.pk)
+        if versions != self._versions:
+            self._files = await ledger.run(workspace.files, self.sandbox)
+            workspace.materialize(self._files, self.folder.work, ident=self.ident)
+            self._versions = versions
+        return self._files
+
     async def _prepare(self, contents: dict[str, str]) -> None:
-        # A fresh token when the last is half-way to expiring; files as saved right now.
-        if time.monotonic() - self._token_at > settings.SANDBOX_TOKEN_MINUTES * 30:
-            text = await sync_to_async(credentials.student_kubeconfig)(self.sandbox)
-            process.write_for_group(self.folder.kubeconfig, text, self.ident)
-            self._token_at = time.monotonic()
-        if contents != self._materialized:
-            workspace.materialize(contents, self.folder.work, ident=self.ident)
-            self._materialized = contents
+        # A token before the first line; later a fresh one is fetched in the background once
+        # the current one is half-way to expiring, while lines go on with the current one
+        # (written atomically, so a kubectl reads one or the other whole). Files were made
+        # current by _workspace().
+        age = time.monotonic() - self._token_at
+        if not self._token_at or age > settings.SANDBOX_TOKEN_MINUTES * 60 * 0.9:
+            await self._refresh_token()  # none yet, or too close to its end to keep using
+        elif age > settings.SANDBOX_TOKEN_MINUTES * 30 and self._token_refresh is None:
+            self._token_refresh = asyncio.create_task(self._refresh_in_background())
         if self.group is not None:
             self.group.ensure()
             self._oom_before = self.group.oom_kills()
@@ -184,6 +212,20 @@ class Session:
                 raise CeilingHit
         return status
 
+    async def _refresh_token(self) -> None:
+        fetched_at = time.monotonic()
+        text = await asyncio.to_thread(credentials.student_kubeconfig, self.sandbox)
+        process.write_for_group(self.folder.kubeconfig, text, self.ident)
+        self._token_at = fetched_at
+
+    async def _refresh_in_background(self) -> None:
+        try:
+            await self._refresh_token()
+        except Exception:  # the current token still serves; the next line tries again
+            log.warning("could not refresh a terminal token in the background", exc_info=True)
+        finally:
+            self._token_refresh = None
+
     def _builtin(self, step: policy.BuiltinStep) -> AsyncIterator[str]:
         return answers.builtin(step, self.history, self.sandbox)
 
@@ -205,35 +247,62 @@ class Session:
         return f"\r\n{RED}{text}{RESET}\r\n".encode()
 
     # --- the audit log ------------------------------------------------------------------------
-    def _record(self, text: str, outcome: str, status: int, reason: str, started: Any, began: float) -> None:
-        """Audit the line and mark the sandbox active, in the background: the student's prompt
-        does not wait for two database writes. close() waits for them."""
-        duration_ms = int((time.monotonic() - began) * 1000)
-        # Control characters (a NUL above all, which PostgreSQL refuses) are kept visible, escaped.
-        line = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)[:2000]
+    def _audit_start(self, text: str, started: Any) -> Future[CommandAudit]:
+        """The line's audit row, written as unfinished on the ledger's thread while the line
+        goes on: a line whose server is killed while it runs is still in the log."""
+        row = CommandAudit(
+            user=self.user,
+            sandbox=self.sandbox,
+            line=_printable(text),
+            outcome=CommandAudit.Outcome.UNFINISHED,
+            started_at=started,
+        )
+        future = ledger.submit(_save, row)
+        self._bookkeeping = [*(f for f in self._bookkeeping if not f.done()), future]
+        return future
+
+    def _audit_denied(self, text: str, started: Any, reason: str, began: float) -> None:
+        """A refused line: one row, written whole (nothing ran, nothing can be left unfinished)."""
+        row = CommandAudit(
+            user=self.user,
+            sandbox=self.sandbox,
+            line=_printable(text),
+            outcome=CommandAudit.Outcome.DENIED,
+            exit_status=2,
+            reason=reason[:500],
+            started_at=started,
+            duration_ms=int((time.monotonic() - began) * 1000),
+        )
 
         def write() -> None:
-            CommandAudit.objects.create(
-                user=self.user,
-                sandbox=self.sandbox,
-                line=line,
-                outcome=outcome,
-                exit_status=status,
-                reason=reason[:500],
-                started_at=started,
-                duration_ms=duration_ms,
-            )
+            row.save()
             lifecycle.touch(self.sandbox)
 
-        task = asyncio.ensure_future(sync_to_async(write)())
-        self._bookkeeping.add(task)
-        task.add_done_callback(self._bookkeeping.discard)
-        task.add_done_callback(_log_failure)
+        self._bookkeeping.append(ledger.submit(write))
+
+    def _record(self, audit: Future[CommandAudit], outcome: str, status: int, reason: str, began: float) -> None:
+        """Complete the line's audit row and mark the sandbox active, in the background (after
+        the row's insert: the ledger runs calls in order): the student's prompt waits for no
+        database write. settled() and close() wait for them."""
+        duration_ms = int((time.monotonic() - began) * 1000)
+
+        def write() -> None:
+            row = audit.result()  # done: queued before this call on the same thread
+            row.outcome, row.exit_status, row.reason, row.duration_ms = outcome, status, reason[:500], duration_ms
+            row.save(update_fields=["outcome", "exit_status", "reason", "duration_ms"])
+            lifecycle.touch(self.sandbox)
+
+        self._bookkeeping.append(ledger.submit(write))
 
 
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("could not write the terminal audit log", exc_info=task.exception())
+def _printable(text: str) -> str:
+    """Control characters (a NUL above all, which PostgreSQL refuses) kept visible, escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)[:2000]
+
+
+def _save(row: CommandAudit) -> CommandAudit:
+    row.save()
+    return row
 
 
 def _describe(exc: BaseException) -> str:

@@ -57,6 +57,17 @@ def files(sandbox: Sandbox) -> dict[str, str]:
     return dict(WorkspaceFile.objects.filter(sandbox=sandbox).values_list("name", "content"))
 
 
+Versions = dict[str, tuple[int, object]]
+
+
+def versions(sandbox_id: int) -> Versions:
+    """Each file's row and when it was last saved, without the contents: what a terminal asks
+    before every line, to fetch the contents again only when they changed (every write goes
+    through save(), which stamps updated_at; a deleted and re-made file has a new row)."""
+    rows = WorkspaceFile.objects.filter(sandbox_id=sandbox_id).values_list("name", "pk", "updated_at")
+    return {name: (pk, updated_at) for name, pk, updated_at in rows}
+
+
 def materialize(contents: dict[str, str], directory: Path, *, ident: Identity) -> None:
     """Make `directory` (ours; the session's user may only read it) hold exactly these files."""
     for entry in directory.iterdir():

@@ -46,6 +46,10 @@ def start_server(prefix: list[str]) -> tuple[subprocess.Popen[str], int]:
     server = subprocess.Popen([sys.executable, "-c", SERVER, *prefix], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     child = int(server.stdout.readline())
+    # Past setpriv and its change of ids: the command itself runs.
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}/comm").read_text().strip() != "sleep" and time.monotonic() < deadline:
+        time.sleep(0.005)
     return server, child
 
 
