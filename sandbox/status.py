@@ -11,6 +11,7 @@ from functools import partial
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+from django.dispatch import Signal
 
 from sandbox.models import Sandbox
 
@@ -29,10 +30,16 @@ def changed(sandbox_id: int, moved: bool = True) -> bool:
     return moved
 
 
+# Sent after a sandbox's state was committed (most changes are conditional UPDATEs, which send
+# no post_save), so pages built above the sandbox (a class's roster) can follow it too.
+state_changed = Signal()
+
+
 def publish(sandbox_id: int) -> None:
     row = Sandbox.objects.filter(pk=sandbox_id).first()
     if row is None or row.owner_id is None:  # the warm pool's: nobody's page shows it
         return
+    state_changed.send(sender=Sandbox, sandbox=row)
     layer = get_channel_layer()
     if layer is None:
         return

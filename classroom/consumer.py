@@ -1,0 +1,143 @@
+"""The live class dashboard's WebSocket (ws/class/<pk>/). Thin: it lets in the class's staff
+(and admins), joins the class's group, and answers every `class.changed` with a new picture from
+classroom.live, folding a burst of changes into one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+from django.utils import translation
+
+from classroom import access, hints, live
+from classroom.models import Classroom
+from sandbox.realtime import layer
+
+log = logging.getLogger(__name__)
+
+# Changes within this long are shown together: a kubectl apply is several saves in a row.
+SETTLE = 0.2
+MAX_MESSAGE = 8 * 1024
+NOT_FOUND = 4404  # not a class this user may watch; the same whether it exists or not
+
+
+class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    user: User
+    classroom_id: int
+    language: str
+    group: str = ""
+    pending: asyncio.Task[None] | None = None
+    dirty = False
+    _layer: layer.Membership | None = None
+
+    # As the sandbox page's socket: the groups are joined again after Redis comes back.
+    @property
+    def channel_layer(self) -> Any:
+        return self._layer
+
+    @channel_layer.setter
+    def channel_layer(self, value: Any) -> None:
+        self._layer = None if value is None else layer.Membership(value)
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        pk = self.scope["url_route"]["kwargs"]["pk"]
+        if user is None or not user.is_authenticated or await database_sync_to_async(_staff_class)(user, pk) is None:
+            await self.close(code=NOT_FOUND)
+            return
+        self.user, self.classroom_id, self.language = user, pk, _language(self.scope)
+        await self.accept()
+        self.group = live.group_name(pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+        if self.group:
+            with contextlib.suppress(Exception):  # Redis away: the entry expires
+                await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self._layer is not None:
+            self._layer.forget()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            message = json.loads(text_data or "") if len(text_data or "") <= MAX_MESSAGE else None
+        except json.JSONDecodeError:
+            message = None
+        if not isinstance(message, dict):
+            await self.send_json({"type": "error", "message": "messages must be JSON objects"})
+            return
+        if message.get("type") == "refresh":
+            await self.send_snapshot()
+        elif message.get("type") == "hint":
+            answer = await database_sync_to_async(self._hint)(message.get("key"), message.get("text"))
+            await self.send_json(answer)
+        else:
+            await self.send_json({"type": "error", "message": "unknown message type"})
+
+    def _hint(self, key: object, text: object) -> dict[str, Any]:
+        classroom = _staff_class(self.user, self.classroom_id)
+        if classroom is None:
+            return {"type": "error", "message": "not allowed"}
+        with translation.override(self.language):
+            answer: dict[str, Any] = hints.send_to_group(classroom, self.user, key, text)
+        return answer
+
+    async def class_changed(self, event: dict[str, Any]) -> None:
+        self.dirty = True
+        if self.pending is None or self.pending.done():
+            self.pending = asyncio.create_task(self._settle())
+
+    async def layer_reconnected(self, event: dict[str, Any]) -> None:
+        # Changes published while Redis was away are lost: show the picture as it is now.
+        await self.send_snapshot()
+
+    async def _settle(self) -> None:
+        while self.dirty:
+            await asyncio.sleep(SETTLE)
+            self.dirty = False
+            await self.send_snapshot()
+
+    async def send_snapshot(self) -> None:
+        picture = await database_sync_to_async(self._snapshot)()
+        if picture is None:
+            # No longer staff of the class (or it was deleted): the socket ends.
+            await self.close(code=NOT_FOUND)
+            return
+        await self.send_json(picture)
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        classroom = _staff_class(self.user, self.classroom_id)
+        if classroom is None:
+            return None
+        with translation.override(self.language):
+            return live.snapshot(classroom)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+
+def _staff_class(user: User, pk: int) -> Classroom | None:
+    classroom = Classroom.objects.filter(pk=pk).first()
+    if classroom is None or not access.can_help(user, classroom):
+        return None
+    return classroom
+
+
+def _language(scope: dict[str, Any]) -> str:
+    """The language the dashboard page was served in (the language cookie, then Accept-Language)."""
+    request = HttpRequest()
+    request.COOKIES = dict(scope.get("cookies") or {})
+    headers = dict(scope.get("headers") or [])
+    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
+    language = translation.get_language_from_request(request)
+    return language if language in {code for code, _name in settings.LANGUAGES} else settings.LANGUAGE_CODE
