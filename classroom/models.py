@@ -35,6 +35,8 @@ class Classroom(models.Model):
     minutes_per_student = models.PositiveIntegerField(_("minutes per student"), default=120)
     join_code = models.CharField(max_length=32, unique=True, default=new_join_code, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The last rehearsal's report (classroom.rehearsal.Report), shown on the class page.
+    rehearsal = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["-starts_at", "id"]

@@ -32,6 +32,8 @@ class StepReport:
     seconds: float
     ok: bool
     problem: str = ""
+    # From the solution's last line to the checks passing: what a student waits for.
+    check_seconds: float = 0.0
 
 
 @dataclass
@@ -93,11 +95,13 @@ def run_step(user: User, sandbox: Sandbox, step: Step, since: datetime) -> StepR
     problem = asyncio.run(run_lines(user, sandbox, lines))
     if problem:
         return StepReport(step.key, time.monotonic() - started, False, problem)
-    deadline = time.monotonic() + step.wait_seconds
+    solved = time.monotonic()
+    deadline = solved + step.wait_seconds
     while True:
         missing = failures()
         if not missing:
-            return StepReport(step.key, time.monotonic() - started, True)
+            now = time.monotonic()
+            return StepReport(step.key, now - started, True, check_seconds=now - solved)
         if time.monotonic() > deadline:
             return StepReport(
                 step.key,
