@@ -69,8 +69,18 @@ def test_a_sandbox_shows_its_class_pods_and_quota_use(
 ) -> None:
     sandbox, _ = make_sandbox()
     _class_of(sandbox.owner, "Kubernetes 101")
+    # The quota controller fills in the status (hard, then used) shortly after the sandbox is made.
+    kubectl(
+        "wait",
+        "--for=jsonpath={.status.used.pods}=0",
+        "resourcequota",
+        "--all",
+        "-n",
+        sandbox.namespace,
+        "--timeout=60s",
+    )
     kubectl("apply", "-n", sandbox.namespace, "-f", "-", input=PENDING_POD)
-    # Admission counts the Pod in the quota's status as it creates it.
+    # Admission then counts the Pod in the quota's status as it creates it.
     quota = json.loads(kubectl("get", "resourcequota", "-n", sandbox.namespace, "-o", "json").stdout)["items"]
     used = {k: v for q in quota for k, v in q["status"]["used"].items()}
     assert used["pods"] == "1"
@@ -94,6 +104,11 @@ def test_a_sandbox_shows_its_class_pods_and_quota_use(
     assert "(simulated)" in page
     assert 'id="cluster-error"' not in page
     assert f'id="free-node-ports">{_free_ports()}<' in page
+    client.cookies["django_language"] = "zh-hans"
+    chinese = client.get("/platform/").content.decode()
+    assert "预热池" in chinese
+    assert "配额 已用 / 上限" in chinese
+    assert "就绪" in _row(chinese, sandbox.namespace)
 
 
 def _free_ports() -> int:
