@@ -9,8 +9,9 @@ class SandboxConfig(AppConfig):
         from sandbox import checks  # noqa: F401  (registers the system checks)
         from sandbox.liveview.handlers import ClusterHandler
         from sandbox.realtime import handlers
-        from sandbox.terminal.handlers import TerminalHandler
+        from sandbox.terminal.handlers import ShadowHandler, TerminalHandler
 
         # The sandbox page's socket: terminal.* and cluster.* messages (lessons add lesson.*).
         handlers.register("terminal", TerminalHandler)
         handlers.register("cluster", ClusterHandler)
+        handlers.register("shadow", ShadowHandler)  # who watches the student's terminal

@@ -49,6 +49,14 @@ if (page) {
   // The live view subscribes when the socket opens; a sandbox that becomes ready later (started
   // from this page) needs a new subscription.
   document.addEventListener("sandbox:ready", () => socket.send({ type: "cluster.subscribe" }));
+  // Staff watching this terminal (they see it, they cannot type in it): named here, live.
+  const watching = document.getElementById("watching");
+  socket.on("open", () => socket.send({ type: "shadow.who" }));
+  socket.on("shadow.watchers", (message) => {
+    const names = message.names || [];
+    watching.textContent = names.length ? (labels.watching || "%s").replace("%s", names.join(", ")) : "";
+    watching.hidden = !names.length;
+  });
   if (page.dataset.lesson) {
     setupLesson(document.getElementById("lesson"), { socket, terminal, files, labels, slug: page.dataset.lesson });
   }

@@ -37,6 +37,10 @@ export class SandboxTerminal {
     socket.on("terminal.output", (m) => this.term.write(m.data));
     socket.on("terminal.exit", () => this.finished());
     socket.on("terminal.busy", () => this.term.write(`\r\n${labels.busy || "busy"}\r\n`));
+    // Staff watching this terminal may suggest a line: it only fills the prompt. Nothing runs
+    // until the student presses Enter, and then it is a line they typed like any other.
+    this.suggestion = null; // arrived while a command ran: offered at the next prompt
+    socket.on("terminal.suggest", (m) => this.suggest(m.line, m.by));
     this.pendingLine = null; // typed before the connection was up: sent once it is
     socket.on("open", () => {
       this.socket.send({ type: "terminal.resize", cols: this.term.cols, rows: this.term.rows });
@@ -78,6 +82,23 @@ export class SandboxTerminal {
     // Start on a fresh line, but do not add an empty one after output that ended with a newline.
     const fresh = this.term.buffer.active.cursorX === 0 ? "" : "\r\n";
     this.term.write(`${fresh}\x1b[1;32m${this.promptText}\x1b[0m`);
+    if (this.suggestion && !this.queue.length) {
+      const { line, by } = this.suggestion;
+      this.suggestion = null;
+      this.suggest(line, by);
+    }
+  }
+
+  suggest(line, by) {
+    // Control characters are dropped here too (the server refuses them): a suggestion can
+    // neither press Enter nor move the cursor.
+    const text = String(line || "").replace(/[\x00-\x1f\x7f]/g, "");
+    if (!text) return;
+    if (this.running || this.queue.length) { this.suggestion = { line: text, by }; return; }
+    const note = (this.labels.suggested || "%s suggests this line").replace("%s", String(by || ""));
+    this.term.write(`\r\x1b[K\x1b[2m${note.replace(/[\x00-\x1f\x7f]/g, "")}\x1b[0m\r\n`);
+    this.setLine(text);
+    this.focus();
   }
 
   redraw() {

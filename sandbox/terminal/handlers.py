@@ -7,6 +7,15 @@
 <- {"type": "terminal.output", "data": "..."}
 <- {"type": "terminal.exit", "status": 0}
 <- {"type": "terminal.busy"}                      (a line arrived while one was running)
+<- {"type": "terminal.suggest", "line": "...", "by": "Ines"}   (staff suggest a line: the page
+                                                  puts it in the prompt; Enter runs it as typed)
+
+-> {"type": "shadow.who"}
+<- {"type": "shadow.watchers", "names": ["Ines"]} (who watches this student's terminal, sent again
+                                                  on every change)
+
+Everything the terminal prints, and each line run, is also published for the staff who watch
+(sandbox.terminal.shadow); nothing a watcher does reaches the session.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from sandbox import lifecycle
 from sandbox.models import State
 from sandbox.realtime import limits
 from sandbox.realtime.handlers import Handler, Socket
-from sandbox.terminal import ledger
+from sandbox.terminal import ledger, shadow
 from sandbox.terminal.session import Session
 
 
@@ -28,14 +37,17 @@ class SocketSink:
     """Turns the runner's bytes into text frames; the incremental decoder keeps a multi-byte
     character that is split between two reads in one piece."""
 
-    def __init__(self, socket: Socket) -> None:
+    def __init__(self, socket: Socket, mirror: shadow.Publisher | None = None) -> None:
         self.socket = socket
+        self.mirror = mirror
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     async def write(self, data: bytes) -> None:
         text = self.decoder.decode(data)
         if text:
             await self.socket.send_json({"type": "terminal.output", "data": text})
+            if self.mirror is not None:  # after the student's own frame, and without waiting
+                self.mirror.publish(text)
 
 
 def _origin(scope: dict[str, Any]) -> str:
@@ -53,6 +65,12 @@ class TerminalHandler(Handler):
         self.session: Session | None = None
         self.task: asyncio.Task[None] | None = None
         self.size = (80, 24)
+        self.shadow: shadow.Publisher | None = None
+
+    def _shadow(self) -> shadow.Publisher:
+        if self.shadow is None:
+            self.shadow = shadow.Publisher(self.socket.user.pk, self.socket.channel_layer)
+        return self.shadow
 
     async def receive(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -117,10 +135,11 @@ class TerminalHandler(Handler):
                 language=self.socket.language,  # the page's, or its lesson's
             )
             self.session.resize(*self.size)
+        self._shadow().publish(shadow.line_echo(line))
         self.task = asyncio.create_task(self._run(self.session, line))
 
     async def _run(self, session: Session, line: str) -> None:
-        status = await session.run_line(line, SocketSink(self.socket))
+        status = await session.run_line(line, SocketSink(self.socket, self._shadow()))
         await self.socket.send_json({"type": "terminal.exit", "status": status})
         await self.socket.command_done({"line": line, "status": status})
 
@@ -138,6 +157,8 @@ class TerminalHandler(Handler):
                     await self.task
         if self.session:
             await self._end_session()
+        if self.shadow is not None:
+            await self.shadow.close()
 
     async def _end_session(self) -> None:
         assert self.session is not None  # noqa: S101  (called with a session)
@@ -145,3 +166,15 @@ class TerminalHandler(Handler):
         limits.terminals.give_back(user_id)
         await self.session.close()
         self.session = None
+
+
+class ShadowHandler(Handler):
+    """The student's side of shadowing: who is watching (the page asks when its socket opens;
+    later changes come through the owner's group, sandbox.realtime.consumer)."""
+
+    async def receive(self, message: dict[str, Any]) -> None:
+        if message["type"] != "shadow.who":
+            await self.socket.send_json({"type": "error", "message": f"unknown message type {message['type']!r}"})
+            return
+        names = await shadow.watchers(self.socket.user.pk)
+        await self.socket.send_json({"type": "shadow.watchers", "names": names})

@@ -50,6 +50,9 @@ def page_labels() -> dict[str, str]:
         "noPods": _("no pods"),
         "openNodePort": _("open NodePort"),
         "liveEmpty": _("Nothing here yet: create something in the terminal."),
+        # Shadowing (sandbox/terminal/shadow.py): %s is a staff member's name, or a list of them.
+        "suggested": _("%s suggests this line: press Enter to run it, or edit or clear it."),
+        "watching": _("Watching your terminal: %s"),
     }
     return {k: str(v) for k, v in labels.items()}
 
