@@ -12,18 +12,19 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from classroom.access import students
 from classroom.models import Classroom
 from lessons import ci, engine
 from lessons.models import Lesson
-from sandbox import k8s, lifecycle, provisioning
+from sandbox import jobs, k8s, lifecycle, provisioning
 from sandbox.models import LIVE_STATES, Sandbox
 from sandbox.quantity import cpu_text, millicores, quantity
 
@@ -238,3 +239,48 @@ def summary(report: Report) -> list[str]:
     lines += [f"  FAILED {failure}" for failure in report.steps_failed]
     lines.append("the cluster has room for the class" if report.room else "the class does NOT fit: see above")
     return lines
+
+
+TASK = "classroom.tasks.rehearse"
+# A rehearsal still marked running after this long was lost with its worker.
+STALE_AFTER_SECONDS = 3600
+
+
+def running(classroom: Classroom) -> bool:
+    kept = classroom.rehearsal or {}
+    if not kept.get("running"):
+        return False
+    started = kept.get("started_at", "")
+    try:
+        age = (timezone.now() - datetime.fromisoformat(started)).total_seconds()
+    except (TypeError, ValueError):
+        return False
+    return age < STALE_AFTER_SECONDS
+
+
+def request(classroom: Classroom, count: int, *, parallel: int = 10) -> bool:
+    """Ask a worker to rehearse the class; False when one is already running."""
+    if not 1 <= count <= MAX_STUDENTS:
+        raise ValueError(f"rehearse 1 to {MAX_STUDENTS} students")
+    first_lesson(classroom)  # refuse a class with no course now, not in the worker
+    with transaction.atomic():
+        locked = Classroom.objects.select_for_update().get(pk=classroom.pk)
+        if running(locked):
+            return False
+        locked.rehearsal = {"running": True, "students": count, "started_at": timezone.now().isoformat()}
+        locked.save(update_fields=["rehearsal"])
+        jobs.after_commit(TASK, locked.pk, count, parallel)
+    return True
+
+
+def run_and_keep(classroom_id: int, count: int, *, parallel: int = 10) -> None:
+    """The worker's side: rehearse and keep the report (or what went wrong) on the class."""
+    classroom = Classroom.objects.filter(pk=classroom_id).first()
+    if classroom is None:
+        return  # deleted meanwhile
+    try:
+        kept = rehearse(classroom, count, parallel=parallel).as_json()
+    except Exception as exc:
+        log.exception("the rehearsal of class %s failed", classroom_id)
+        kept = {"error": f"{type(exc).__name__}: {exc}"[:500], "finished_at": timezone.now().isoformat()}
+    Classroom.objects.filter(pk=classroom_id).update(rehearsal=kept)

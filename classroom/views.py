@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from classroom import access, joining, live, results
+from classroom import access, joining, live, rehearsal, results
 from classroom.forms import ClassroomForm, ExtraTimeForm, JoinForm, StaffForm
 from classroom.models import Classroom, CourseLesson, Member, MemberRole, record
 from sandbox.client_address import client_address
@@ -248,3 +248,29 @@ def export_json(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(classroom, "json")}"'
     return response
+
+
+@require_POST
+@login_required
+def rehearse(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a rehearsal on a worker (those who may change the class only)."""
+    classroom = _changed(request, pk)
+    try:
+        count = int(request.POST.get("students", ""))
+        started = rehearsal.request(classroom, count)
+    except ValueError as exc:
+        messages.error(request, _("The rehearsal was not started: %(reason)s") % {"reason": _rehearsal_reason(exc)})
+        return redirect("classroom:detail", pk=classroom.pk)
+    if started:
+        record(classroom, request.user, "rehearse", students=count)
+        messages.success(request, _("The rehearsal started; its report appears here when it ends."))
+    else:
+        messages.info(request, _("A rehearsal of this class is already running."))
+    return redirect("classroom:detail", pk=classroom.pk)
+
+
+def _rehearsal_reason(exc: ValueError) -> str:
+    text = str(exc)
+    if "no lessons" in text:
+        return _("the class has no lessons yet; add its course first.")
+    return _("give a number of simulated students from 1 to 500.")

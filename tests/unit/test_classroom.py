@@ -74,6 +74,7 @@ MATRIX: list[tuple[str, str, str, Any, list[int]]] = [
     ("CSV export", "get", "/classes/{pk}/results.csv", None, [404, 404, 200, 200, 200, 404, 200]),
     ("JSON export", "get", "/classes/{pk}/results.json", None, [404, 404, 200, 200, 200, 404, 200]),
     ("new class page", "get", "/classes/new/", None, [403, 403, 403, 200, 200, 200, 200]),
+    ("rehearse", "post", "/classes/{pk}/rehearse/", {"students": 3}, [404, 404, 403, 302, 302, 404, 302]),
 ]
 CASES = [
     pytest.param(
