@@ -92,6 +92,7 @@ def lesson_page(request: HttpRequest, slug: str) -> HttpResponse:
         "confirmReset": _("Start the lesson again? This empties your namespace."),
         "copied": _("Copied"),
         "checking": _("Checking…"),
+        "hintFrom": _("A hint from %s:"),
     }
     context = {
         "lesson": lesson,

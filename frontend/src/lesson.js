@@ -17,6 +17,15 @@ export function setupLesson(root, { socket, terminal, files, labels, slug }) {
   socket.on("lesson.error", (message) => { error.textContent = message.message; error.hidden = false; });
   socket.on("lesson.run", (message) => terminal.runAll(message.lines));
   socket.on("lesson.files", () => files.refresh());
+  // A hint the class's instructor sent to a group of students stuck on the same problem: text
+  // only (textContent), never markup.
+  socket.on("class.hint", (message) => {
+    if (message.lesson !== slug) return;
+    const box = root.querySelector("#class-hint");
+    box.querySelector("strong").textContent = (labels.hintFrom || "%s").replace("%s", message.by);
+    box.querySelector("span").textContent = message.text;
+    box.hidden = false;
+  });
 
   function render(step) {
     const el = steps.get(step.key);
