@@ -206,6 +206,15 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
         in the lesson panel as text."""
         await self.send_json({k: event[k] for k in ("type", "text", "by", "lesson", "step")})
 
+    async def shadow_watchers(self, event: dict[str, Any]) -> None:
+        """Staff began or stopped watching the owner's terminal (sandbox/terminal/shadow.py)."""
+        await self.send_json({"type": "shadow.watchers", "names": event["names"]})
+
+    async def shadow_suggest(self, event: dict[str, Any]) -> None:
+        """Staff suggest a line: the page puts it in the prompt, and only the owner's Enter runs
+        it (as a line they typed, through the same policy)."""
+        await self.send_json({"type": "terminal.suggest", "line": event["line"], "by": event["by"]})
+
     async def command_done(self, payload: dict[str, Any]) -> None:
         """A terminal line finished: every handler hears it (the lesson checks run)."""
         for handler in self.handlers.values():
