@@ -42,16 +42,25 @@ export class SandboxTerminal {
     this.suggestion = null; // arrived while a command ran: offered at the next prompt
     socket.on("terminal.suggest", (m) => this.suggest(m.line, m.by));
     this.pendingLine = null; // typed before the connection was up: sent once it is
+    this.offline = false; // the connection dropped (a restarting server): said once, not per retry
     socket.on("open", () => {
       this.socket.send({ type: "terminal.resize", cols: this.term.cols, rows: this.term.rows });
+      const back = this.offline;
+      this.offline = false;
       if (this.pendingLine !== null) {
         this.socket.send({ type: "terminal.run", line: this.pendingLine });
         this.pendingLine = null;
       } else if (this.running) {
-        this.finished(); // the command died with the old connection
+        this.finished(); // the command died with the old connection: a new prompt
+      } else if (back) {
+        this.redraw(); // the prompt again below the notice, with what was being typed
       }
     });
-    socket.on("close", () => this.term.write(`\r\n\x1b[2m${labels.reconnecting || "reconnecting…"}\x1b[0m\r\n`));
+    socket.on("close", () => {
+      if (this.offline) return;
+      this.offline = true;
+      this.term.write(`\r\n\x1b[2m${labels.reconnecting || "reconnecting…"}\x1b[0m\r\n`);
+    });
     this.term.writeln(labels.welcome || "");
     this.prompt();
   }

@@ -141,6 +141,7 @@ class TerminalHandler(Handler):
     async def _run(self, session: Session, line: str) -> None:
         status = await session.run_line(line, SocketSink(self.socket, self._shadow()))
         await self.socket.send_json({"type": "terminal.exit", "status": status})
+        session.flush()  # the line's audit write, now that the answer is on its way
         await self.socket.command_done({"line": line, "status": status})
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -75,6 +75,7 @@ class Session:
         self._versions: workspace.Versions | None = None
         self._oom_before = 0
         self._bookkeeping: list[Future[Any]] = []  # the audit and activity writes not yet done
+        self._completion: Callable[[], None] | None = None  # the last line's, not yet submitted
         ledger.opened()
 
     # --- public API -----------------------------------------------------------------------
@@ -86,6 +87,7 @@ class Session:
             return 0
         self.history.append(text)
         del self.history[: -self.limits.history]
+        self.flush()
         self.runner.begin_line()
         try:
             contents = await self._workspace()
@@ -127,8 +129,18 @@ class Session:
         self._record(audit, outcome, status, reason, began)
         return status
 
+    def flush(self) -> None:
+        """Hand the last line's audit completion to the ledger's thread. The page's socket calls
+        this once the exit status is on its way, so the write's Python work does not compete
+        with that answer for the interpreter; otherwise the next line, settled() and close()
+        do it."""
+        if self._completion is not None:
+            write, self._completion = self._completion, None
+            self._bookkeeping.append(ledger.submit(write))
+
     async def settled(self) -> None:
         """Wait for the audit and activity writes of the lines run so far."""
+        self.flush()
         pending, self._bookkeeping = self._bookkeeping, []
         for future in pending:
             with contextlib.suppress(Exception):  # logged by the ledger
@@ -278,12 +290,12 @@ class Session:
             row.save()
             lifecycle.touch(self.sandbox)
 
-        self._bookkeeping.append(ledger.submit(write))
+        self._completion = write
 
     def _record(self, audit: Future[CommandAudit], outcome: str, status: int, reason: str, began: float) -> None:
         """Complete the line's audit row and mark the sandbox active, in the background (after
-        the row's insert: the ledger runs calls in order): the student's prompt waits for no
-        database write. settled() and close() wait for them."""
+        the row's insert: the ledger runs calls in order; submitted by flush()): the student's
+        prompt waits for no database write. settled() and close() wait for them."""
         duration_ms = int((time.monotonic() - began) * 1000)
 
         def write() -> None:
@@ -292,7 +304,7 @@ class Session:
             row.save(update_fields=["outcome", "exit_status", "reason", "duration_ms"])
             lifecycle.touch(self.sandbox)
 
-        self._bookkeeping.append(ledger.submit(write))
+        self._completion = write
 
 
 def _printable(text: str) -> str:
