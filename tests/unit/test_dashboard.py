@@ -177,3 +177,15 @@ def test_a_bulk_action_chooses_a_classs_students_live_sandboxes_once(django_capt
         report = actions.run_bulk(actions.Bulk.DELETE, chosen)
         again = actions.run_bulk(actions.Bulk.DELETE, chosen)
     assert (report.done, again.skipped) == (["sb-1"], ["sb-1"])  # a second click does nothing
+
+
+@pytest.mark.django_db
+def test_the_navigation_links_each_role_to_its_pages(
+    client: Any, student: User, instructor: User, admin_user: User
+) -> None:
+    expected = {student: (False, False), instructor: (True, False), admin_user: (True, True)}
+    for user, (preview, platform) in expected.items():
+        client.force_login(user)
+        page = client.get("/lessons/").content.decode()
+        assert ('href="/lessons/preview/"' in page) is preview, user
+        assert ('href="/platform/"' in page) is platform, user
