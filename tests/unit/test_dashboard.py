@@ -189,3 +189,21 @@ def test_the_navigation_links_each_role_to_its_pages(
         page = client.get("/lessons/").content.decode()
         assert ('href="/lessons/preview/"' in page) is preview, user
         assert ('href="/platform/"' in page) is platform, user
+
+
+@pytest.mark.django_db
+def test_without_the_cluster_the_page_still_lists_the_rows_and_says_why(
+    client: Any, admin_user: User, settings: Any, tmp_path: Any
+) -> None:
+    settings.CLUSTER_CHECKER_KUBECONFIG = tmp_path / "no-such.kubeconfig"
+    owner = User.objects.create_user("olga")
+    Sandbox.objects.create(owner=owner, namespace="sb-away", state=State.READY)
+    client.force_login(admin_user)
+    response = client.get("/platform/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="cluster-error"' in page
+    assert "no kubeconfig at" in page
+    assert '<tr data-sandbox="sb-away">' in page
+    # Without the cluster's answer, a row is not called "namespace missing".
+    assert "namespace missing" not in page
