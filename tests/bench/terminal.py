@@ -6,7 +6,9 @@
 
 1. Round trip of `kubectl get pods` typed into the browser terminal (a real WebSocket to a real
    daphne server: send -> last byte of output) against running the same kubectl directly with
-   the same credentials, same cluster, same run; reported as a ratio (goal <= 1.2).
+   the same credentials, same cluster, same run; reported as a ratio (goal <= 1.15). The two
+   alternate, so load from elsewhere on the machine falls on both; on a shared machine, run it
+   several times and look at the spread.
 2. 50 concurrent terminals, each streaming `kubectl get pods -w` while pods are created and
    deleted: errors, events received, and the server's memory over time (goal: flat).
 """
@@ -88,7 +90,7 @@ async def round_trip(cookie: str, kubeconfig: str, rounds: int) -> None:
     await ws.close()
     d, t = statistics.median(direct) * 1000, statistics.median(through) * 1000
     print(f"kubectl get pods, direct          p50={d:7.1f} ms  (n={rounds})")
-    print(f"kubectl get pods, via WebSocket   p50={t:7.1f} ms  ratio={t / d:.2f}  (goal <= 1.2)")
+    print(f"kubectl get pods, via WebSocket   p50={t:7.1f} ms  ratio={t / d:.2f}  (goal <= 1.15)")
     reason = ceiling.problem()
     print(f"  per-student ceiling: {'off (' + reason + ')' if reason else 'on'}")
 
