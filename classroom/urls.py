@@ -1,6 +1,6 @@
 from django.urls import path
 
-from classroom import views
+from classroom import shadow, views
 
 app_name = "classroom"
 urlpatterns = [
@@ -14,6 +14,8 @@ urlpatterns = [
     path("<int:pk>/delete/", views.class_delete, name="delete"),
     path("<int:pk>/students/<int:user_id>/", views.student_page, name="student"),
     path("<int:pk>/students/<int:user_id>/time/", views.student_time, name="student-time"),
+    path("<int:pk>/students/<int:user_id>/watch/", shadow.watch, name="watch"),
+    path("<int:pk>/students/<int:user_id>/watch/act/", shadow.act, name="watch-act"),
     path("<int:pk>/rehearse/", views.rehearse, name="rehearse"),
     path("<int:pk>/results.csv", views.export_csv, name="export-csv"),
     path("<int:pk>/results.json", views.export_json, name="export-json"),

@@ -4,6 +4,7 @@ import { SandboxTerminal } from "./terminal.js";
 import { setupFiles } from "./files.js";
 import { LiveView } from "./liveview.js";
 import { setupLesson } from "./lesson.js";
+import "./shadow-page.js"; // the staff's watch page (classroom), which shares this bundle
 
 const page = document.getElementById("sandbox-page");
 if (page) {

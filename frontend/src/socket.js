@@ -23,7 +23,9 @@ export class PageSocket {
     };
     this.ws.onclose = (event) => {
       this.emit("close", event);
-      if (event.code === 4401) return; // logged out: reconnecting cannot help
+      // Logged out, or no longer allowed (a watch page whose staff left the class): reconnecting
+      // cannot help.
+      if (event.code === 4401 || event.code === 4404) return;
       setTimeout(() => this.connect(), this.delay);
       this.delay = Math.min(this.delay * 2, 10000);
     };
