@@ -72,13 +72,13 @@ class AuditForm(forms.Form):
         required=False,
     )
     since = forms.DateTimeField(
-        label=_("From"),
+        label=_("From (UTC)"),
         required=False,
         input_formats=DATETIME_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
     until = forms.DateTimeField(
-        label=_("Until"),
+        label=_("Until (UTC)"),
         required=False,
         input_formats=DATETIME_FORMATS,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
