@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-flood bench-real-node bench-services frontend
+.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-flood bench-real-node bench-class-dashboard bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -38,6 +38,7 @@ help:
 	@echo "make bench-admission print what the start limit, the cap and the line cost a request"
 	@echo "make bench-flood    print another student's terminal round trip while one floods the socket"
 	@echo "make bench-real-node print real node Pod start, memory and DNS figures"
+	@echo "make bench-class-dashboard print the live class dashboard's latency and CPU with 100 students"
 
 system-deps:
 	@WITH_BROWSER=$(WITH_BROWSER) WITH_IMAGES=$(WITH_IMAGES) LOCAL_REAL_NODE=$(LOCAL_REAL_NODE) bash docker/system-deps.sh
@@ -153,6 +154,10 @@ bench-admission: bench-services
 
 bench-flood: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/flood.py
+
+# The live class dashboard: 100 active students, change -> screen and the web process's CPU.
+bench-class-dashboard: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/class_dashboard.py
 
 # Needs the cluster's real node.
 bench-real-node: bench-services

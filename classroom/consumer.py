@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -24,9 +25,36 @@ from sandbox.realtime import layer
 log = logging.getLogger(__name__)
 
 # Changes within this long are shown together: a kubectl apply is several saves in a row.
-SETTLE = 0.2
+SETTLE = 0.1
 MAX_MESSAGE = 8 * 1024
 NOT_FOUND = 4404  # not a class this user may watch; the same whether it exists or not
+
+# One picture per class and language for every dashboard open in this process: (when its build
+# started, the build). Three staff watching one class cost one build per change, not three.
+_builds: dict[tuple[int, str], tuple[float, asyncio.Future[dict[str, Any]]]] = {}
+
+
+async def shared_picture(classroom: Classroom, language: str, since: float) -> dict[str, Any]:
+    """The class's picture, from a build that started at or after `since` (so it shows every
+    change its caller has heard of), started now if there is none."""
+    key = (classroom.pk, language)
+    found = _builds.get(key)
+    if found is None or found[0] < since:
+        build = asyncio.ensure_future(database_sync_to_async(_picture)(classroom, language))
+        found = _builds[key] = (time.monotonic(), build)
+        build.add_done_callback(lambda _done, key=key, mine=found: _forget(key, mine))
+    # Shielded: a dashboard that closes does not cancel the build the others wait for.
+    return await asyncio.shield(found[1])
+
+
+def _forget(key: tuple[int, str], build: tuple[float, asyncio.Future[dict[str, Any]]]) -> None:
+    if _builds.get(key) is build:
+        del _builds[key]
+
+
+def _picture(classroom: Classroom, language: str) -> dict[str, Any]:
+    with translation.override(language):
+        return live.snapshot(classroom)
 
 
 class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -36,6 +64,7 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
     group: str = ""
     pending: asyncio.Task[None] | None = None
     dirty = False
+    changed_at = 0.0  # when this dashboard last heard of a change (time.monotonic)
     _layer: layer.Membership | None = None
 
     # As the sandbox page's socket: the groups are joined again after Redis comes back.
@@ -54,6 +83,7 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
             await self.close(code=NOT_FOUND)
             return
         self.user, self.classroom_id, self.language = user, pk, _language(self.scope)
+        self.changed_at = time.monotonic()
         await self.accept()
         self.group = live.group_name(pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -94,11 +124,13 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
 
     async def class_changed(self, event: dict[str, Any]) -> None:
         self.dirty = True
+        self.changed_at = time.monotonic()
         if self.pending is None or self.pending.done():
             self.pending = asyncio.create_task(self._settle())
 
     async def layer_reconnected(self, event: dict[str, Any]) -> None:
         # Changes published while Redis was away are lost: show the picture as it is now.
+        self.changed_at = time.monotonic()
         await self.send_snapshot()
 
     async def _settle(self) -> None:
@@ -108,19 +140,12 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
             await self.send_snapshot()
 
     async def send_snapshot(self) -> None:
-        picture = await database_sync_to_async(self._snapshot)()
-        if picture is None:
+        classroom = await database_sync_to_async(_staff_class)(self.user, self.classroom_id)
+        if classroom is None:
             # No longer staff of the class (or it was deleted): the socket ends.
             await self.close(code=NOT_FOUND)
             return
-        await self.send_json(picture)
-
-    def _snapshot(self) -> dict[str, Any] | None:
-        classroom = _staff_class(self.user, self.classroom_id)
-        if classroom is None:
-            return None
-        with translation.override(self.language):
-            return live.snapshot(classroom)
+        await self.send_json(await shared_picture(classroom, self.language, self.changed_at))
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
