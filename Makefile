@@ -21,7 +21,7 @@ TEST_ENV := DEBUG=0 SECRET_KEY=test-only-secret CHANNEL_LAYER=redis SANDBOX_NAME
 -include .env
 export
 
-.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-flood bench-real-node bench-class-dashboard bench-services frontend
+.PHONY: help run dev test lint fmt cluster cluster-down cluster-status binaries system-deps deps messages clean bench bench-terminal bench-liveview bench-class bench-admission bench-flood bench-shadow bench-real-node bench-class-dashboard bench-services frontend
 
 help:
 	@echo "make run            start the platform on http://127.0.0.1:$(PORT)/ (installs what is missing)"
@@ -37,6 +37,7 @@ help:
 	@echo "make bench-class    a class of 50, 100 and 200 students at once: latencies, API load, costs"
 	@echo "make bench-admission print what the start limit, the cap and the line cost a request"
 	@echo "make bench-flood    print another student's terminal round trip while one floods the socket"
+	@echo "make bench-shadow   print how far behind the student staff watching a terminal see it"
 	@echo "make bench-real-node print real node Pod start, memory and DNS figures"
 	@echo "make bench-class-dashboard print the live class dashboard's latency and CPU with 100 students"
 
@@ -154,6 +155,9 @@ bench-admission: bench-services
 
 bench-flood: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/flood.py
+
+bench-shadow: bench-services
+	$(BENCH_ENV) $(PY) tests/bench/shadow.py
 
 # The live class dashboard: 100 active students, change -> screen and the web process's CPU.
 bench-class-dashboard: bench-services

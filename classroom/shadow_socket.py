@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND = 4404  # the same answer for every refusal: an outsider learns nothing
 MAX_MESSAGE = 8 * 1024
+PROGRESS_SETTLE = 1.0  # seconds: changes of the student's progress within this are sent as one
 
 
 class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -51,6 +52,8 @@ class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
     name: str
     watching = False
     heartbeat: asyncio.Task[None] | None = None
+    progress: asyncio.Task[None] | None = None
+    steps: list[dict[str, Any]] | None = None  # as the page shows them now
     cluster: ClusterHandler | None = None
     _layer: layer.Membership | None = None
 
@@ -88,8 +91,9 @@ class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         self.heartbeat = asyncio.create_task(self._beat())
 
     async def disconnect(self, code: int) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
+        for task in (self.heartbeat, self.progress):
+            if task is not None:
+                task.cancel()
         if self.cluster is not None:
             await self.cluster.close()
         if self.watching:
@@ -108,7 +112,7 @@ class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
             await shadow.heartbeat(self.student.pk, self.channel_name, self.name)
 
     async def send_hello(self) -> None:
-        steps = await database_sync_to_async(self._steps)()
+        steps = self.steps = await database_sync_to_async(self._steps)()
         scrollback = await shadow.scrollback(self.student.pk)
         await self.send_json(
             {"type": "shadow.hello", "student": self.student.get_username(), "scrollback": scrollback, "steps": steps}
@@ -173,10 +177,20 @@ class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
             await self.cluster.on_cluster_change(event)
 
     async def class_changed(self, event: dict[str, Any]) -> None:
+        # Every line any student of the class types announces a change: only the watched
+        # student's count, and a burst of them is answered once, after it settles, so watching
+        # costs the database one query a second at most, not one per line typed.
         if event.get("user_id") not in (None, self.student.pk):
-            return  # another student's progress
+            return
+        if self.progress is None or self.progress.done():
+            self.progress = asyncio.create_task(self._progress_later())
+
+    async def _progress_later(self) -> None:
+        await asyncio.sleep(PROGRESS_SETTLE)
         steps = await database_sync_to_async(self._steps)()
-        await self.send_json({"type": "shadow.progress", "steps": steps})
+        if steps != self.steps:
+            self.steps = steps
+            await self.send_json({"type": "shadow.progress", "steps": steps})
 
     async def layer_reconnected(self, event: dict[str, Any]) -> None:
         # What was published while Redis was away is lost: start again from the scrollback.

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
@@ -88,23 +89,19 @@ def line_echo(line: str) -> str:
     return f"{PROMPT}{shown}\r\n"
 
 
-class Publisher:
-    """The shadow copy of one terminal's output. `publish` is synchronous and cheap (an append);
-    the sending happens in a task of its own."""
+class _Queue:
+    """Text waiting for one slow consumer (a send coroutine), handed over as one piece whenever
+    the last piece is done; bounded: the oldest text goes first, and the next piece says so."""
 
-    def __init__(self, user_id: int, channel_layer: Any) -> None:
-        self.user_id = user_id
-        self.layer = channel_layer
+    def __init__(self, send: Callable[[str], Awaitable[None]]) -> None:
+        self.send = send
         self.pending: list[str] = []
         self.pending_chars = 0
-        self.skipped = False  # output dropped since the last send: the watchers are told
+        self.skipped = False  # text dropped since the last piece
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
-        self._redis_down_until = 0.0
 
-    def publish(self, text: str) -> None:
-        if not text:
-            return
+    def put(self, text: str) -> None:
         self.pending.append(text)
         self.pending_chars += len(text)
         while self.pending_chars > MAX_PENDING_CHARS and len(self.pending) > 1:
@@ -118,9 +115,8 @@ class Publisher:
         while True:
             await self.wake.wait()
             self.wake.clear()
-            if not self.pending:
-                continue
-            await self._send(self._take())
+            if self.pending:
+                await self.send(self._take())
 
     def _take(self) -> str:
         text = (SKIPPED if self.skipped else "") + "".join(self.pending)
@@ -128,14 +124,46 @@ class Publisher:
         self.pending_chars, self.skipped = 0, False
         return text
 
-    async def _send(self, text: str) -> None:
-        chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)]
+    async def close(self) -> None:
+        """Send what is still waiting (briefly), then stop."""
+        if self.task is None:
+            return
+        if self.pending:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.send(self._take()), timeout=2)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+        self.task = None
+
+
+class Publisher:
+    """The shadow copy of one terminal's output. `publish` is synchronous and cheap (an append);
+    the sending happens in tasks of their own: one to the watchers, one to the scrollback, so a
+    Redis write for the scrollback never holds up what the watchers see next."""
+
+    def __init__(self, user_id: int, channel_layer: Any) -> None:
+        self.user_id = user_id
+        self.layer = channel_layer
+        self.live = _Queue(self._to_watchers)
+        self.kept = _Queue(self._to_scrollback)
+        self._redis_down_until = 0.0
+
+    def publish(self, text: str) -> None:
+        if text:
+            self.live.put(text)
+            self.kept.put(text)
+
+    async def _to_watchers(self, text: str) -> None:
         try:
             await self.layer.group_send(group(self.user_id), {"type": "shadow.output", "data": text})
-        except Exception:  # the watchers miss this piece; the scrollback may still have it
+        except Exception:  # the watchers miss this piece; the scrollback still has it
             log.warning("could not publish terminal output to its watchers", exc_info=True)
+
+    async def _to_scrollback(self, text: str) -> None:
         if time.monotonic() < self._redis_down_until:
             return
+        chunks = [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)]
         try:
             async with _redis().pipeline(transaction=False) as pipe:
                 key = _scrollback_key(self.user_id)
@@ -148,16 +176,7 @@ class Publisher:
             self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
 
     async def close(self) -> None:
-        """Send what is still waiting (briefly), then stop."""
-        if self.task is None:
-            return
-        if self.pending:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._send(self._take()), timeout=2)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
-        self.task = None
+        await asyncio.gather(self.live.close(), self.kept.close())
 
 
 async def scrollback(user_id: int) -> str:
