@@ -25,11 +25,10 @@ import codecs
 import contextlib
 from typing import Any
 
-from sandbox import lifecycle
 from sandbox.models import State
 from sandbox.realtime import limits
 from sandbox.realtime.handlers import Handler, Socket
-from sandbox.terminal import ledger, shadow
+from sandbox.terminal import ledger, shadow, workspace
 from sandbox.terminal.session import Session
 
 
@@ -99,9 +98,10 @@ class TerminalHandler(Handler):
         if self.task and not self.task.done():
             await self.socket.send_json({"type": "terminal.busy"})
             return
-        # The sandbox as it is now, asked on the terminals' own database thread, which keeps its
-        # connection (the socket's refresh_sandbox opens one per call: ~8 ms of every line).
-        sandbox = self.socket.sandbox = await ledger.run(lifecycle.live_sandbox, self.socket.user)
+        # The sandbox as it is now, with its workspace's version: one query, on the terminals'
+        # own database thread, which keeps its connection (the socket's refresh_sandbox opens one
+        # per call: ~8 ms of every line).
+        sandbox = self.socket.sandbox = await ledger.run(workspace.live_sandbox, self.socket.user)
         if sandbox is None or sandbox.state not in (State.READY, State.RESETTING):
             await self.socket.send_json(
                 {
@@ -136,10 +136,10 @@ class TerminalHandler(Handler):
             )
             self.session.resize(*self.size)
         self._shadow().publish(shadow.line_echo(line))
-        self.task = asyncio.create_task(self._run(self.session, line))
+        self.task = asyncio.create_task(self._run(self.session, line, workspace.version_of(sandbox)))
 
-    async def _run(self, session: Session, line: str) -> None:
-        status = await session.run_line(line, SocketSink(self.socket, self._shadow()))
+    async def _run(self, session: Session, line: str, files_version: workspace.Version | None) -> None:
+        status = await session.run_line(line, SocketSink(self.socket, self._shadow()), files_version=files_version)
         await self.socket.send_json({"type": "terminal.exit", "status": status})
         session.flush()  # the line's audit write, now that the answer is on its way
         await self.socket.command_done({"line": line, "status": status})

@@ -70,17 +70,19 @@ class Session:
         self.runner = Runner(self.ident, self.folder, self.group, self.limits)
         self._token_at = 0.0
         self._token_refresh: asyncio.Task[None] | None = None
-        # The workspace as the work directory holds it now, and the versions it was fetched at.
+        # The workspace as the work directory holds it now, and the version it was fetched at.
         self._files: dict[str, str] = {}
-        self._versions: workspace.Versions | None = None
+        self._version: workspace.Version | None = None
         self._oom_before = 0
         self._bookkeeping: list[Future[Any]] = []  # the audit and activity writes not yet done
         self._completion: Callable[[], None] | None = None  # the last line's, not yet submitted
         ledger.opened()
 
     # --- public API -----------------------------------------------------------------------
-    async def run_line(self, text: str, sink: Sink) -> int:
-        """Parse, check and run one line. Returns its exit status (2 when refused)."""
+    async def run_line(self, text: str, sink: Sink, *, files_version: workspace.Version | None = None) -> int:
+        """Parse, check and run one line. Returns its exit status (2 when refused).
+        files_version: the workspace's version as the caller just read it with the sandbox
+        (workspace.live_sandbox), which saves the line a query."""
         started, began = timezone.now(), time.monotonic()
         text = text.strip()
         if not text:
@@ -90,7 +92,7 @@ class Session:
         self.flush()
         self.runner.begin_line()
         try:
-            contents = await self._workspace()
+            contents = await self._workspace(files_version)
             plan = policy.check_line(parse(text), set(contents))
         except (ParseError, Denied) as exc:
             await sink.write(error_line(exc.message))
@@ -178,14 +180,15 @@ class Session:
         self.folder.remove()
 
     # --- one line ---------------------------------------------------------------------------
-    async def _workspace(self) -> dict[str, str]:
-        """The workspace files as saved right now: one small query per line (which files, saved
-        when), the contents only when that changed."""
-        versions = await ledger.run(workspace.versions, self.sandbox.pk)
-        if versions != self._versions:
+    async def _workspace(self, version: workspace.Version | None) -> dict[str, str]:
+        """The workspace files as saved right now: the contents are fetched again only when the
+        workspace's version changed."""
+        if version is None:
+            version = await ledger.run(workspace.version, self.sandbox.pk)
+        if version != self._version:
             self._files = await ledger.run(workspace.files, self.sandbox)
             workspace.materialize(self._files, self.folder.work, ident=self.ident)
-            self._versions = versions
+            self._version = version
         return self._files
 
     async def _prepare(self, contents: dict[str, str]) -> None:

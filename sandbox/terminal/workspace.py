@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, Max
 
-from sandbox.models import Sandbox
+from sandbox.models import OWNED_STATES, Sandbox
 from sandbox.names import is_file_name
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.models import WorkspaceFile
@@ -57,15 +59,40 @@ def files(sandbox: Sandbox) -> dict[str, str]:
     return dict(WorkspaceFile.objects.filter(sandbox=sandbox).values_list("name", "content"))
 
 
-Versions = dict[str, tuple[int, object]]
+Version = tuple[int, object]
 
 
-def versions(sandbox_id: int) -> Versions:
-    """Each file's row and when it was last saved, without the contents: what a terminal asks
-    before every line, to fetch the contents again only when they changed (every write goes
-    through save(), which stamps updated_at; a deleted and re-made file has a new row)."""
-    rows = WorkspaceFile.objects.filter(sandbox_id=sandbox_id).values_list("name", "pk", "updated_at")
-    return {name: (pk, updated_at) for name, pk, updated_at in rows}
+def version(sandbox_id: int) -> Version:
+    """How many files the workspace holds and when the newest was saved: every write goes
+    through save(), which stamps updated_at, so any change (a save, a new file, a deletion)
+    changes one or the other. What a terminal asks before every line, to fetch the contents
+    again only when they changed."""
+    found = WorkspaceFile.objects.filter(sandbox_id=sandbox_id).aggregate(count=Count("pk"), newest=Max("updated_at"))
+    return found["count"], found["newest"]
+
+
+def live_sandbox(owner: User) -> Sandbox | None:
+    """The owner's live sandbox (as sandbox.lifecycle.live_sandbox), read with its workspace's
+    version() (see version_of): a terminal line's one query before it runs. Written out in SQL
+    because this runs before every line and the ORM spends longer building the annotated query
+    (~0.9 ms, measured) than the database answering it; the table names come from the models."""
+    states = ", ".join(["%s"] * len(OWNED_STATES))
+    files = WorkspaceFile._meta.db_table
+    query = (
+        f"SELECT s.*,"  # noqa: S608  (no value is formatted in: table names and placeholders only)
+        f" (SELECT COUNT(*) FROM {files} f WHERE f.sandbox_id = s.id) AS files_count,"
+        f" (SELECT MAX(f.updated_at) FROM {files} f WHERE f.sandbox_id = s.id) AS files_newest"
+        f" FROM {Sandbox._meta.db_table} s WHERE s.owner_id = %s AND s.state IN ({states})"
+        " ORDER BY s.id LIMIT 1"
+    )
+    return next(iter(Sandbox.objects.raw(query, [owner.pk, *OWNED_STATES])), None)
+
+
+def version_of(sandbox: Sandbox) -> Version | None:
+    """The version live_sandbox() read with `sandbox`; None for a sandbox read otherwise."""
+    if not hasattr(sandbox, "files_count"):
+        return None
+    return sandbox.files_count, getattr(sandbox, "files_newest", None)
 
 
 def materialize(contents: dict[str, str], directory: Path, *, ident: Identity) -> None:
