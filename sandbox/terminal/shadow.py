@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -250,14 +251,14 @@ def clean_suggestion(line: object) -> str:
     """The line as it will stand in the student's prompt. A line break or any other control
     character is refused: the suggestion must never press Enter or move the student's cursor."""
     if not isinstance(line, str):
-        raise BadSuggestion("a suggestion is a line of text")
+        raise BadSuggestion(_("A suggestion is a line of text."))
     line = line.strip()
     if not line:
-        raise BadSuggestion("the suggestion is empty")
+        raise BadSuggestion(_("The suggestion is empty."))
     if len(line) > MAX_SUGGESTION:
-        raise BadSuggestion(f"a suggestion has at most {MAX_SUGGESTION} characters")
+        raise BadSuggestion(_("A suggestion has at most %(count)d characters.") % {"count": MAX_SUGGESTION})
     if any(not ch.isprintable() for ch in line):
-        raise BadSuggestion("a suggestion is one line, without control characters")
+        raise BadSuggestion(_("A suggestion is one line, without control characters."))
     return line
 
 
