@@ -177,6 +177,10 @@ def unreachable(exc: BaseException) -> bool:
     """The API server itself could not be reached (refused, reset, no connection in time), as
     opposed to an answer, however bad, or a slow one: a lesson check then waits for the cluster
     instead of telling the student that their Pod failed."""
+    if isinstance(exc, ApiException) and not exc.status:
+        # The stream helper (exec) reports every failure so, with the cause as the context.
+        inner = exc.__cause__ or exc.__context__
+        return inner is not None and unreachable(inner)
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     # ProtocolError: the connection was dropped (the API server went away mid-request).
@@ -561,6 +565,8 @@ def exec_output(
             _request_timeout=_timeout(),
         )
     except ApiException as exc:
+        if unreachable(exc):  # not the command's failure: the cluster is away
+            raise
         return None, _api_message(exc)
     except Exception as exc:  # the websocket library's own errors: a refused upgrade, a reset
         if unreachable(exc):  # not the command's failure: the cluster is away

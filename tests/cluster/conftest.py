@@ -5,11 +5,16 @@ silently skipped its cluster tests would prove nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,6 +78,66 @@ def kubectl(admin_kubeconfig: str) -> Kubectl:
 def kubectl_json(kubectl: Kubectl, *args: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(kubectl(*args, "-o", "json").stdout)
     return data
+
+
+def apiserver_ready(timeout: float = 2) -> bool:
+    """The local API server answers /readyz with ok."""
+    probe = run_kubectl(
+        str(settings.CLUSTER_ADMIN_KUBECONFIG),
+        f"--request-timeout={timeout}s",
+        "get",
+        "--raw=/readyz",
+        check=False,
+        timeout=timeout + 10,
+    )
+    return probe.returncode == 0 and probe.stdout.strip() == "ok"
+
+
+@dataclass
+class Outage:
+    """When the API server was killed, started again and ready again (time.monotonic())."""
+
+    killed_at: float = 0.0
+    started_at: float = 0.0
+    ready_at: float = 0.0
+
+
+@contextlib.contextmanager
+def apiserver_down(ready_within: float = 120) -> Iterator[Outage]:
+    """The local kube-apiserver killed with SIGKILL (a crash) for the block, then started again
+    exactly as kwokctl started it (its command line, working folder, environment and log file;
+    its pid file updated, so that `make cluster-down` still finds it), and waited for until
+    ready. Every client of the cluster notices: keep the outage short, and such tests few."""
+    cluster = settings.CLUSTER_ADMIN_KUBECONFIG.parent / "kwok" / "clusters" / "sandbox"
+    pid_file = cluster / "pids" / "kube-apiserver.pid"
+    pid = int(pid_file.read_text())
+    proc = Path(f"/proc/{pid}")
+    argv = (proc / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    if not argv[0].endswith(b"kube-apiserver"):
+        pytest.fail(f"{pid_file} names {argv[0]!r}, not the API server")
+    cwd = os.readlink(proc / "cwd")
+    env = dict(item.split(b"=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if b"=" in item)
+    log_path = os.readlink(proc / "fd" / "2")
+    outage = Outage()
+    os.kill(pid, signal.SIGKILL)
+    while proc.exists() and "zombie" not in (proc / "status").read_text(errors="replace"):
+        time.sleep(0.01)
+    outage.killed_at = time.monotonic()
+    try:
+        yield outage
+    finally:
+        with open(log_path, "ab") as log:
+            server = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        pid_file.write_text(str(server.pid))
+        outage.started_at = time.monotonic()
+        deadline = outage.started_at + ready_within
+        while not apiserver_ready():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the API server did not come back (exit {server.poll()}); see {log_path}")
+            time.sleep(0.1)
+        outage.ready_at = time.monotonic()
 
 
 @pytest.fixture(scope="module")

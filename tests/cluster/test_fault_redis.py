@@ -208,10 +208,15 @@ def is_done(message: dict[str, Any]) -> bool:
     )
 
 
-def is_event_for(name: str) -> Callable[[dict[str, Any]], bool]:
+def is_event_for(name: str, namespace: str) -> Callable[[dict[str, Any]], bool]:
     def match(message: dict[str, Any]) -> bool:
         obj = message.get("object") or {}
-        return message["type"] == "cluster.event" and obj.get("kind") == "ConfigMap" and obj.get("name") == name
+        return (
+            message["type"] == "cluster.event"
+            and obj.get("kind") == "ConfigMap"
+            and obj.get("name") == name
+            and obj.get("namespace") == namespace
+        )
 
     return match
 
@@ -314,7 +319,9 @@ async def class_through_a_restart(
         # Live changes reach every page before the fault (the watcher has listed everything).
         changed = time.monotonic()
         await sh("apply", "-f", "-", input=configmaps([p.namespace for p in pages], "before", {"a": "b"}))
-        seen = await asyncio.gather(*(page.next(is_event_for("before"), after=changed) for page in pages))
+        seen = await asyncio.gather(
+            *(page.next(is_event_for("before", page.namespace), after=changed) for page in pages)
+        )
         # The check that this change starts has run (otherwise, running while Redis is away, it
         # could find the step's change below by itself, and the catch-up would not be tested).
         await asyncio.gather(
@@ -357,7 +364,9 @@ async def class_through_a_restart(
         # Live changes reach every page after the restart.
         changed = time.monotonic()
         await sh("apply", "-f", "-", input=configmaps([p.namespace for p in pages], "after", {"a": "b"}))
-        live = await asyncio.gather(*(page.next(is_event_for("after"), after=changed) for page in pages))
+        live = await asyncio.gather(
+            *(page.next(is_event_for("after", page.namespace), after=changed) for page in pages)
+        )
         answers = await asyncio.gather(*(page.run("kubectl get configmap after") for page in pages))
         assert all(status == 0 and "after" in output for output, status, _ in answers), answers
 
