@@ -25,6 +25,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
+from sandbox.terminal import process
 from sandbox.terminal.models import CommandAudit
 from tests.cluster.conftest import wait_for
 from tests.processes import free_port, server_log, start_daphne, stop
@@ -79,6 +80,21 @@ def kubectl_children(server: int) -> list[int]:
         if fields and fields[1] == str(server) and comm.startswith("kubectl") and running(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def assert_limited(pid: int) -> None:
+    """The kubectl's own limits (sandbox.terminal.process.limited) are in force, and it runs as
+    a user of its own when the server is root."""
+    limits = {
+        line[:26].strip(): line[26:].split()[:2] for line in Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]
+    }
+    assert limits["Max core file size"] == ["0", "0"]
+    assert limits["Max open files"] == ["256", "256"]
+    assert limits["Max data size"] == [str(process.KUBECTL_MEMORY)] * 2
+    assert limits["Max file size"] == [str(64 * 1024 * 1024)] * 2
+    if os.geteuid() == 0:
+        assert limits["Max processes"] == ["256", "256"]
+        assert Path(f"/proc/{pid}").stat().st_uid in process.SESSION_UIDS
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -163,6 +179,8 @@ def test_it_survives_the_web_process_killed_while_terminals_run(make_sandbox: An
         wait_for(lambda: len(kubectl_children(server.pid)) == len(WATCHES), 60, "both kubectl to run")
         children = kubectl_children(server.pid)
         folders = {Path(os.readlink(f"/proc/{pid}/cwd")).parent for pid in children}
+        for pid in children:  # each runs as the session's user, within its own limits
+            assert_limited(pid)
         assert all(f.name.startswith(f"k8s-terminal-{server.pid}.") for f in folders), folders
         # The lines are in the audit log while they run, as unfinished.
         wait_for(
