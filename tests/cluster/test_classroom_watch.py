@@ -23,9 +23,12 @@ from lessons.models import StepProgress
 from sandbox.models import Sandbox
 from sandbox.terminal.handlers import TerminalHandler
 from sandbox.terminal.models import CommandAudit
+from tests.cluster.test_terminal_shadow import no_earlier_scrollback
 from tests.cluster.test_terminal_socket import connect, cookie_for, run
 from tests.conftest import SAME_ORIGIN, run_async
 from tests.unit import classes
+
+__all__ = ["no_earlier_scrollback"]  # an autouse fixture, imported for its effect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
@@ -25,6 +27,19 @@ from tests.conftest import run_async
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MakeSandbox = Callable[..., tuple[Sandbox, str]]
+
+
+@pytest.fixture(autouse=True)
+def no_earlier_scrollback() -> None:
+    """Forget the scrollbacks and watchers of earlier runs: the test database starts its user ids
+    again from 1, and Redis keeps what this installation's prefix wrote before."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    prefix = settings.SANDBOX_NAMESPACE_PREFIX
+    for pattern in (f"shadow-scrollback:{prefix}*", f"shadow-watchers:{prefix}*"):
+        keys = list(client.scan_iter(match=pattern))
+        if keys:
+            client.delete(*keys)
+    client.close()
 
 
 async def next_of(communicator: WebsocketCommunicator, kind: str, timeout: float = 10) -> dict[str, Any]:
