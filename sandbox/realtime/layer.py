@@ -117,7 +117,9 @@ class Watchdog:
                     self.behind = weakref.WeakSet(self.members)
                 await self._drop_idle_connections()
                 if not await self._recover():
-                    continue  # away again while catching up: the rest once it is back
+                    # Away again while catching up: the rest once it is back.
+                    await self._sleep(pause)
+                    continue
                 self.recoveries += 1
             await self._sleep(POLL)
 
@@ -142,7 +144,12 @@ class Watchdog:
 
         async def one(member: Membership) -> None:
             async with gate:
-                if await member.recover():
+                try:
+                    caught_up = await member.recover()
+                except Exception:  # not Redis being away: this socket is given up, not the others
+                    log.exception("could not catch a socket up after the outage")
+                    caught_up = True
+                if caught_up:
                     self.behind.discard(member)
 
         await asyncio.gather(*(one(member) for member in list(self.behind)))
