@@ -10,7 +10,7 @@ One user's calls still run one after another (run_for): the lesson engine's read
 steps were written for that, and it keeps a student who floods to one thread of the pool. How
 many of one student's messages may wait for it is bounded in sandbox.realtime.limits.
 
-The terminal session's own calls stay on the shared thread: a terminal runs one line at a time."""
+The terminal's database calls run on a thread of their own (sandbox.terminal.ledger)."""
 
 from __future__ import annotations
 
