@@ -11,11 +11,12 @@ from typing import Any
 
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from classroom.access import students
 from classroom.models import Classroom, Member
 from classroom.results import course_steps
+from lessons.engine import neutral
 from lessons.models import Step, StepProgress
 from sandbox.models import OWNED_STATES, Sandbox, State
 from sandbox.terminal.models import CommandAudit
@@ -85,6 +86,7 @@ def rows(classroom: Classroom, now: datetime | None = None) -> list[dict[str, An
             if (done := mine.get(s.pk)) is not None and done.done_at is not None:
                 done_by_lesson[s.lesson.slug] += 1
         failure = current.failures[0] if current is not None and current.failures else ""
+        shown = neutral(failure, sandbox) if sandbox is not None else failure
         result.append(
             {
                 "user_id": member.user_id,
@@ -101,6 +103,10 @@ def rows(classroom: Classroom, now: datetime | None = None) -> list[dict[str, An
                 "hints": sum(p.hints_shown for p in mine.values()),
                 "skips": sum(1 for p in mine.values() if p.skipped),
                 "failure": failure,
+                # What groups stuck students: the same English, namespace-free wording whatever
+                # their language (see StepProgress.failure_key); older rows fall back to the text.
+                "failure_key": (current.failure_key if current is not None else "") or shown,
+                "failure_neutral": shown,
                 "lines": lines.get(member.user_id, []),
                 "sandbox": sandbox.state if sandbox else "",
                 "sandbox_label": str(State(sandbox.state).label) if sandbox else "",
@@ -117,16 +123,22 @@ def stuck_key(step_id: int, failure: str) -> str:
 
 def stuck_groups(roster: list[dict[str, Any]], smallest: int = 2) -> list[dict[str, Any]]:
     """Students whose current step fails with the same message (the message names the actual
-    and the expected value), largest group first."""
+    and the expected value), largest group first, whatever each student's language and
+    namespace. The message is shown in the active language when one of them reads it so."""
+    english = (translation.get_language() or "en").startswith("en")
     groups: dict[str, dict[str, Any]] = {}
     for row in roster:
         if not row["failure"] or row["step_id"] is None:
             continue
-        key = stuck_key(row["step_id"], row["failure"])
+        same = row.get("failure_key") or row["failure"]
+        key = stuck_key(row["step_id"], same)
         group = groups.setdefault(
-            key,
-            {"key": key, "lesson": row["lesson"], "step": row["step"], "message": row["failure"], "user_ids": []},
+            key, {"key": key, "lesson": row["lesson"], "step": row["step"], "message": same, "user_ids": []}
         )
+        wording = row.get("failure_neutral") or row["failure"]
+        # A student reading another language than English said it in the dashboard's language.
+        if not english and group["message"] == same and wording != same:
+            group["message"] = wording
         group["user_ids"].append(row["user_id"])
     found = [dict(g, count=len(g["user_ids"])) for g in groups.values() if len(g["user_ids"]) >= smallest]
     return sorted(found, key=lambda g: (-g["count"], g["lesson"], g["step"]))

@@ -4,6 +4,7 @@ database and the cluster; the WebSocket handler and the views are thin layers ov
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from lessons import checks, templating
 from lessons.format import solution_line
@@ -105,6 +106,26 @@ def step_failures(step: Step, sandbox: Sandbox, world: ClusterWorld) -> list[str
     return failures
 
 
+NAMESPACE_MARK = "<namespace>"
+
+
+def neutral(message: str, sandbox: Sandbox) -> str:
+    """A failure message as every student would read it: their namespace (and so the extra
+    namespaces named after it) replaced by a mark."""
+    return message.replace(sandbox.namespace, NAMESPACE_MARK) if sandbox.namespace else message
+
+
+def failure_key(step: Step, sandbox: Sandbox, world: ClusterWorld, failures: list[str]) -> str:
+    """The first failure in English, neutral (see StepProgress.failure_key). The checks read
+    what the world already fetched, so saying it again in English asks the cluster nothing."""
+    if not failures:
+        return ""
+    if translation.get_language() not in (None, "en"):
+        with translation.override("en"):
+            failures = step_failures(step, sandbox, world) or failures
+    return neutral(failures[0], sandbox)[:500]
+
+
 def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
     needs = lesson.needs or {}
     sizes = list(manifests.PRESETS)  # smallest first: a bigger sandbox fits a smaller need
@@ -116,14 +137,30 @@ def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
     return big_enough and has_port and set(needs.get("extra_namespaces") or []) <= set(sandbox.extra_namespaces)
 
 
+# Apps built above the lessons may ask for a bigger sandbox than a lesson needs: a class gives
+# its students sandboxes of the class's size (classroom.apps registers it). Each adviser returns
+# a size preset's name, or None when it has no say for this student and lesson.
+SizeAdviser = Callable[[User, Lesson], "str | None"]
+size_advisers: list[SizeAdviser] = []
+
+
+def wanted_size(user: User, lesson: Lesson) -> str | None:
+    """The size a new sandbox for this lesson gets: the largest of the lesson's need and what
+    the advisers ask for (None: the platform's default)."""
+    sizes = list(manifests.PRESETS)  # smallest first
+    asked = [(lesson.needs or {}).get("size"), *(adviser(user, lesson) for adviser in size_advisers)]
+    return max((size for size in asked if size in sizes), key=sizes.index, default=None)
+
+
 def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox | None, bool]:
     """Make sure the student has a sandbox this lesson can use, with the lesson's files.
     Returns (sandbox, fits). A sandbox that does not fit is replaced only when asked: a worker
     then removes it with everything in it. Raises api.StartRefused when a new sandbox may not be
     started now (the student's starts are used up, or the class is full and they wait in line)."""
     sandbox = api.current(user)
-    needs = lesson.needs or {}
-    size, extra = needs.get("size"), list(needs.get("extra_namespaces") or [])
+    # A sandbox that already fits is kept whatever its size (it holds the student's work); a
+    # new one gets the size the lesson and the student's class ask for.
+    size, extra = wanted_size(user, lesson), list((lesson.needs or {}).get("extra_namespaces") or [])
     if sandbox is not None and not fits(lesson, sandbox):
         if not replace:
             return sandbox, False
@@ -187,6 +224,7 @@ def check(user: User, lesson: Lesson, sandbox: Sandbox, objects: Objects | None 
             progress.failed_checks += 1
         progress.checked_at = now
         progress.failures = failures
+        progress.failure_key = failure_key(step, sandbox, world, failures)
         progress.updated_at = now
         if failures:
             progress.save()

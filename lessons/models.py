@@ -80,6 +80,9 @@ class StepProgress(models.Model):
     failed_checks = models.PositiveIntegerField(default=0)
     checked_at = models.DateTimeField(null=True, blank=True)
     failures = models.JSONField(default=list, blank=True, help_text="what the last check said was missing")
+    # The same wrong answer reads the same for every student: the first failure in English with
+    # the student's namespace replaced, so a class's stuck groups span languages and namespaces.
+    failure_key = models.CharField(max_length=500, blank=True, default="")
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -15,7 +15,9 @@ from django.utils import timezone, translation
 
 from classroom import live
 from classroom.models import Member, MemberRole, StaffAction
+from lessons import engine
 from lessons.models import StepProgress
+from sandbox.models import Sandbox, State
 from sandbox.terminal.models import CommandAudit
 from tests.conftest import SAME_ORIGIN, run_async
 from tests.unit import classes
@@ -125,6 +127,37 @@ def test_it_builds_one_row_per_student_and_groups_the_stuck(w: World) -> None:
     groups = live.stuck_groups(list(roster.values()))
     assert [(g["count"], g["message"], g["step"]) for g in groups] == [(2, SELECTOR, "step-1")]
     assert sorted(groups[0]["user_ids"]) == sorted([alice.pk, bruno.pk])
+
+
+def test_the_same_wrong_answer_groups_students_across_namespaces_and_languages(w: World) -> None:
+    # The checks' own messages name the student's namespace and speak the student's language:
+    # alice (English) and bruno (Chinese) missing the same Deployment are still one group.
+    alice, bruno = w.users["student"], User.objects.get(username="bruno")
+    step = w.steps[0]
+    step.checks = [{"exists": {"kind": "Deployment", "name": "petclinic"}}]
+    step.save()
+    for user, language in ((alice, "en"), (bruno, "zh-hans")):
+        sandbox = Sandbox.objects.create(owner=user, namespace=f"sbt-{user.username}", state=State.READY)
+        with translation.override(language):
+            engine.check(user, w.lesson, sandbox, {("Deployment", sandbox.namespace): []})
+    roster = live.rows(w.classroom)
+    failures = {row["name"]: row["failure"] for row in roster}
+    assert "sbt-alice" in failures["alice"]
+    assert "sbt-bruno" in failures["bruno"]
+    assert failures["alice"].startswith("Deployment petclinic does not exist")
+    assert not failures["bruno"].startswith("Deployment petclinic does not exist")  # said in Chinese
+    with translation.override("en"):
+        english = live.stuck_groups(roster)
+    assert [(g["count"], g["message"]) for g in english] == [
+        (2, "Deployment petclinic does not exist yet in namespace <namespace>.")
+    ]
+    assert sorted(english[0]["user_ids"]) == sorted([alice.pk, bruno.pk])
+    with translation.override("zh-hans"):
+        chinese = live.stuck_groups(roster)
+    # The Chinese dashboard reads the group in Chinese (bruno's wording, namespace hidden).
+    assert [g["count"] for g in chinese] == [2]
+    assert chinese[0]["message"] == failures["bruno"].replace("sbt-bruno", "<namespace>")
+    assert chinese[0]["key"] == english[0]["key"]  # a hint to it reaches the same students
 
 
 def test_it_moves_a_student_on_to_the_next_step_when_one_is_done(w: World) -> None:
