@@ -13,14 +13,13 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import HttpRequest
 from django.utils import translation
 
 from classroom import access, hints, live
 from classroom.models import Classroom
 from sandbox.realtime import layer
+from sandbox.realtime.language import scope_language
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def _picture(classroom: Classroom, language: str) -> dict[str, Any]:
         return live.snapshot(classroom)
 
 
-class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+class ClassConsumer(layer.RejoiningSocket, AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     user: User
     classroom_id: int
     language: str
@@ -65,16 +64,6 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
     pending: asyncio.Task[None] | None = None
     dirty = False
     changed_at = 0.0  # when this dashboard last heard of a change (time.monotonic)
-    _layer: layer.Membership | None = None
-
-    # As the sandbox page's socket: the groups are joined again after Redis comes back.
-    @property
-    def channel_layer(self) -> Any:
-        return self._layer
-
-    @channel_layer.setter
-    def channel_layer(self, value: Any) -> None:
-        self._layer = None if value is None else layer.Membership(value)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -82,7 +71,7 @@ class ClassConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         if user is None or not user.is_authenticated or await database_sync_to_async(_staff_class)(user, pk) is None:
             await self.close(code=NOT_FOUND)
             return
-        self.user, self.classroom_id, self.language = user, pk, _language(self.scope)
+        self.user, self.classroom_id, self.language = user, pk, scope_language(self.scope)
         self.changed_at = time.monotonic()
         await self.accept()
         self.group = live.group_name(pk)
@@ -156,13 +145,3 @@ def _staff_class(user: User, pk: int) -> Classroom | None:
     if classroom is None or not access.can_help(user, classroom):
         return None
     return classroom
-
-
-def _language(scope: dict[str, Any]) -> str:
-    """The language the dashboard page was served in (the language cookie, then Accept-Language)."""
-    request = HttpRequest()
-    request.COOKIES = dict(scope.get("cookies") or {})
-    headers = dict(scope.get("headers") or [])
-    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
-    language = translation.get_language_from_request(request)
-    return language if language in {code for code, _name in settings.LANGUAGES} else settings.LANGUAGE_CODE

@@ -27,13 +27,13 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from classroom import live, results
-from classroom.consumer import _language
 from classroom.models import Classroom, record
 from classroom.shadow import display_name, watchable
 from sandbox import api
 from sandbox.liveview.handlers import ClusterHandler
 from sandbox.models import Sandbox
 from sandbox.realtime import layer, limits
+from sandbox.realtime.language import scope_language
 from sandbox.terminal import shadow
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ MAX_MESSAGE = 8 * 1024
 PROGRESS_SETTLE = 1.0  # seconds: changes of the student's progress within this are sent as one
 
 
-class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+class WatchConsumer(layer.RejoiningSocket, AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     user: User
     student: User
     classroom: Classroom
@@ -55,16 +55,6 @@ class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
     progress: asyncio.Task[None] | None = None
     steps: list[dict[str, Any]] | None = None  # as the page shows them now
     cluster: ClusterHandler | None = None
-    _layer: layer.Membership | None = None
-
-    # As the other sockets: the groups are joined again after a Redis restart.
-    @property
-    def channel_layer(self) -> Any:
-        return self._layer
-
-    @channel_layer.setter
-    def channel_layer(self, value: Any) -> None:
-        self._layer = None if value is None else layer.Membership(value)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -75,7 +65,7 @@ class WatchConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels i
         if found is None:
             await self.close(code=NOT_FOUND)
             return
-        self.user, self.language, self.name = user, _language(self.scope), display_name(user)
+        self.user, self.language, self.name = user, scope_language(self.scope), display_name(user)
         self.classroom, member = found
         self.student = member.user
         await self.accept()

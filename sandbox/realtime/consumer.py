@@ -14,7 +14,6 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import HttpRequest
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from sandbox import lifecycle, status
 from sandbox.models import Sandbox
 from sandbox.realtime import blocking, handlers, layer, limits
+from sandbox.realtime.language import scope_language
 
 MAX_MESSAGE = 64 * 1024
 log = logging.getLogger(__name__)
@@ -45,23 +45,11 @@ BUSY_RETRY = 1.0
 DROPPED_BEFORE_CLOSE = 1000
 
 
-class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+class SandboxConsumer(layer.RejoiningSocket, AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     user: User
     sandbox: Sandbox | None
     handlers: dict[str, handlers.Handler]
     language: str
-    _layer: layer.Membership | None = None
-
-    # channels sets the socket's channel layer when it starts; the socket (its receive loop, and
-    # every handler through Socket.channel_layer) uses it through a Membership, which joins the
-    # groups again and waits out a lost Redis instead of ending the socket (sandbox/realtime/layer.py).
-    @property
-    def channel_layer(self) -> Any:  # as Socket.channel_layer: the layer's API is untyped
-        return self._layer
-
-    @channel_layer.setter
-    def channel_layer(self, value: Any) -> None:
-        self._layer = None if value is None else layer.Membership(value)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -69,7 +57,7 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
             await self.close(code=4401)
             return
         self.user = user
-        self.language = _language(self.scope)
+        self.language = scope_language(self.scope)
         if not limits.sockets.take(user.pk):
             # Each socket may run checks and a terminal: a student cannot open them without limit.
             await self.close(code=4429)
@@ -233,14 +221,3 @@ class SandboxConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels
 
 def _live_sandbox(user: User) -> Sandbox | None:
     return lifecycle.live_sandbox(user)
-
-
-def _language(scope: dict[str, Any]) -> str:
-    """The language the page was served in, from the same inputs Django's LocaleMiddleware
-    reads (the language cookie, then Accept-Language); the lesson pane may set it later."""
-    request = HttpRequest()
-    request.COOKIES = dict(scope.get("cookies") or {})
-    headers = dict(scope.get("headers") or [])
-    request.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
-    language = translation.get_language_from_request(request)
-    return language if language in {code for code, _name in settings.LANGUAGES} else settings.LANGUAGE_CODE

@@ -260,3 +260,19 @@ class Membership:
         self.channels.clear()
         if self._watchdog is not None:
             self._watchdog.leave(self)
+
+
+class RejoiningSocket:
+    """Mixed into a consumer: channels sets the socket's channel layer when it starts, and the
+    socket (its receive loop, and every handler through it) then uses it through a Membership,
+    which joins the groups again and waits out a lost Redis instead of ending the socket."""
+
+    _layer: Membership | None = None
+
+    @property
+    def channel_layer(self) -> Any:  # the layer's API is untyped
+        return self._layer
+
+    @channel_layer.setter
+    def channel_layer(self, value: Any) -> None:
+        self._layer = None if value is None else Membership(value)

@@ -202,7 +202,7 @@ def test_the_launcher_drops_to_the_session_user_through_setpriv() -> None:
 
 
 def test_the_terminal_speaks_the_page_s_language() -> None:
-    from sandbox.realtime.consumer import _language  # the socket's language, which the terminal uses
+    from sandbox.realtime.language import scope_language as _language  # the socket's language, which the terminal uses
 
     assert _language({"cookies": {"django_language": "zh-hans"}, "headers": []}) == "zh-hans"
     assert _language({"headers": [(b"accept-language", b"zh-CN,zh;q=0.9,en;q=0.8")]}) == "zh-hans"
