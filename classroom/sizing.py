@@ -8,17 +8,16 @@ from django.utils import timezone
 
 from classroom.models import Classroom, MemberRole
 from lessons.models import Lesson
-from sandbox.manifests import PRESETS
+from sandbox.manifests import largest
 
 
 def class_size(user: User, lesson: Lesson) -> str | None:
     """The largest size among the running classes whose course has this lesson and that have
     this user as a student; None when there is none."""
-    sizes = list(PRESETS)  # smallest first
     found = Classroom.objects.filter(
         members__user=user,
         members__role=MemberRole.STUDENT,
         course__lesson=lesson,
         ends_at__gt=timezone.now(),
     ).values_list("size", flat=True)
-    return max((size for size in found if size in sizes), key=sizes.index, default=None)
+    return largest(found)

@@ -128,9 +128,10 @@ def failure_key(step: Step, sandbox: Sandbox, world: ClusterWorld, failures: lis
 
 def fits(lesson: Lesson, sandbox: Sandbox) -> bool:
     needs = lesson.needs or {}
-    sizes = list(manifests.PRESETS)  # smallest first: a bigger sandbox fits a smaller need
     wanted = needs.get("size", sandbox.size)
-    big_enough = wanted not in sizes or sandbox.size not in sizes or sizes.index(sandbox.size) >= sizes.index(wanted)
+    # A bigger sandbox fits a smaller need; a size that is not a preset is not held against it.
+    known = wanted in manifests.PRESETS and sandbox.size in manifests.PRESETS
+    big_enough = not known or manifests.largest([wanted, sandbox.size]) == sandbox.size
     # Every sandbox reserves one NodePort when it is made; a lesson that needs it (a NodePort
     # Service on {{ node_port }}) does not fit one without.
     has_port = needs.get("node_ports", 0) <= (1 if sandbox.node_port else 0)
@@ -147,9 +148,7 @@ size_advisers: list[SizeAdviser] = []
 def wanted_size(user: User, lesson: Lesson) -> str | None:
     """The size a new sandbox for this lesson gets: the largest of the lesson's need and what
     the advisers ask for (None: the platform's default)."""
-    sizes = list(manifests.PRESETS)  # smallest first
-    asked = [(lesson.needs or {}).get("size"), *(adviser(user, lesson) for adviser in size_advisers)]
-    return max((size for size in asked if size in sizes), key=sizes.index, default=None)
+    return manifests.largest([(lesson.needs or {}).get("size"), *(adviser(user, lesson) for adviser in size_advisers)])
 
 
 def begin(user: User, lesson: Lesson, *, replace: bool = False) -> tuple[Sandbox | None, bool]:
@@ -223,8 +222,10 @@ def check(user: User, lesson: Lesson, sandbox: Sandbox, objects: Objects | None 
         if failures and not created and failures != progress.failures:
             progress.failed_checks += 1
         progress.checked_at = now
+        if failures != progress.failures or (failures and not progress.failure_key):
+            # Only a new wrong answer is said again in English (checks run after every change).
+            progress.failure_key = failure_key(step, sandbox, world, failures)
         progress.failures = failures
-        progress.failure_key = failure_key(step, sandbox, world, failures)
         progress.updated_at = now
         if failures:
             progress.save()

@@ -7,6 +7,7 @@ data (tests/unit/test_manifests.py). provisioning.py sends these objects to the 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,13 @@ PRESETS: dict[str, SizePreset] = {
         ),
     )
 }
+
+
+def largest(names: Iterable[str | None]) -> str | None:
+    """The biggest of these size presets (PRESETS lists them smallest first); names that are
+    not presets, and None, are passed over. None when none is a preset."""
+    order = list(PRESETS)
+    return max((name for name in names if name in PRESETS), key=order.index, default=None)
 
 
 def validate_name(name: str) -> str:
