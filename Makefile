@@ -59,7 +59,13 @@ $(FRONTEND_OUT): frontend/package.json frontend/package-lock.json $(wildcard fro
 
 frontend: $(FRONTEND_OUT)
 
-deps: system-deps $(VENV)/.installed $(FRONTEND_OUT)
+# The terminal's launcher (sandbox/terminal/launch.c): static, so it starts without a loader.
+LAUNCHER := .build/terminal-launch
+$(LAUNCHER): sandbox/terminal/launch.c
+	@mkdir -p $(@D)
+	@$(CC) -O2 -static -Wall -Wextra -Werror -o $@.tmp $< && mv $@.tmp $@
+
+deps: system-deps $(VENV)/.installed $(FRONTEND_OUT) $(LAUNCHER)
 
 # Only for maintainers: re-resolve requirements.in into the pinned lock file.
 lock:
@@ -168,4 +174,4 @@ bench-real-node: bench-services
 	$(BENCH_ENV) $(PY) tests/bench/real_node.py
 
 clean:
-	rm -rf $(VENV) .static .services .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .build .static .services .mypy_cache .ruff_cache .pytest_cache

@@ -178,6 +178,10 @@ CLUSTER_PROBER_KUBECONFIG = Path(env_str("CLUSTER_PROBER_KUBECONFIG", str(BASE_D
 # The kubectl the terminal and the platform run. The default is a link that `manage.py cluster
 # up` makes to the kubectl built with the local control plane (its version matches the cluster).
 KUBECTL = Path(env_str("KUBECTL", "") or str(BASE_DIR / ".cluster" / "bin" / "kubectl"))
+# The program every terminal kubectl starts through (sandbox/terminal/launch.c): it enters the
+# student's resource group, sets the process's limits and drops to the session's user in one
+# exec. `make deps` compiles it there.
+TERMINAL_LAUNCHER = Path(env_str("TERMINAL_LAUNCHER", "") or str(BASE_DIR / ".build" / "terminal-launch"))
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)
 # The development cluster: "local" (built from upstream Go modules), "local-sim" (the same with
 # kwok's simulated nodes only) or "kind" (sandbox/cluster/__init__.py).

@@ -11,6 +11,9 @@ have msgfmt || need+=(gettext)
 have npm || need+=(nodejs npm)
 [ "${WITH_BROWSER:-0}" = 1 ] && { have chromium || need+=(chromium); }
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# The terminal's launcher is a small C program, linked statically (libc.a is in libc6-dev).
+have gcc || need+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || compgen -G "/usr/lib/*/libc.a" >/dev/null || need+=(libc6-dev)
 # The local cluster's real worker node: a container runtime and Pod networking. Wanted unless
 # CLUSTER=local-sim (or kind) or LOCAL_REAL_NODE=off; with "auto" (the default) only where it can
 # run at all (root, or sudo without a password): elsewhere `make cluster` says what is missing

@@ -84,6 +84,20 @@ def check_kubectl(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
 
 
 @register()
+def check_terminal_launcher(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    # A warning, like kubectl's: the pages work, the terminal refuses lines and says why.
+    if not os.access(settings.TERMINAL_LAUNCHER, os.X_OK):
+        return [
+            Warning(
+                f"No terminal launcher at {settings.TERMINAL_LAUNCHER}; the terminal cannot run commands.",
+                hint="Run `make deps` (it compiles sandbox/terminal/launch.c there) or set TERMINAL_LAUNCHER.",
+                id="sandbox.W006",
+            )
+        ]
+    return []
+
+
+@register()
 def check_terminal_ceiling(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     from sandbox.terminal import ceiling  # the terminal app's module; imported when checks run
 
@@ -106,7 +120,7 @@ def check_terminal_ceiling(app_configs: Any, **kwargs: Any) -> list[CheckMessage
             Warning(
                 f"The per-student terminal ceiling cannot be enforced: {reason}.",
                 hint="Run the web process as root on a host with cgroup v1 memory and pids controllers, "
-                "or cgroup v2 with them delegated; each kubectl still has its own prlimit limits.",
+                "or cgroup v2 with them delegated; each kubectl still has its own limits.",
                 id="sandbox.W003",
             )
         ]

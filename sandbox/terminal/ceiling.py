@@ -2,18 +2,20 @@
 terminals start — all sessions, every stage of every pipeline — shares one memory ceiling, one
 process ceiling and one CPU share.
 
-Why: prlimit caps each kubectl on its own (1 GiB of data), but one line may run five of them
+Why: the launcher caps each kubectl on its own (1 GiB of data), but one line may run five of them
 and a student may hold four terminals, so per-process limits alone let one student claim ~20 GiB.
 A group's memory limit is enforced by the kernel on the sum; when it is reached the kernel's
 OOM killer picks a process *inside the group*, so only that student's command dies.
 
-How a process gets in: it is started through a tiny `/bin/sh` launcher (as root) that writes
-`0` ("the writer") into the group's membership file and then execs the rest — util-linux
-`setpriv` to drop to the session's user id, then prlimit, then kubectl. It is in the group
-before kubectl runs a single instruction; no window to allocate outside it. In v1 the file is
-`tasks`, which moves the writing thread only — the single-threaded shell, so the whole process —
-and skips the kernel's global lock that a write to `cgroup.procs` takes (an RCU grace period:
-~13 ms per process on this project's CI host; ~1.5 ms for the whole launcher with `tasks`).
+How a process gets in: it is started (as root) through the terminal's launcher
+(sandbox/terminal/launch.c, via process.launch), which writes `0` ("the writer") into the
+group's membership file, sets the process's own limits, drops to the session's user id and
+then execs kubectl. It is in the group before kubectl runs a single instruction; no window to
+allocate outside it. In v1 the file is `tasks`, which moves the writing thread only — the
+single-threaded launcher, so the whole process — and skips the kernel's global lock that a
+write to `cgroup.procs` takes (an RCU grace period: ~13 ms per process on this project's CI
+host). The launcher is one static program rather than /bin/sh, setpriv and prlimit in a chain:
+that chain cost 2.4 ms more per line than a plain exec on the 2-core host.
 v2 has only `cgroup.procs` for a domain group (a host may mount it with `favordynmods`).
 
 Layouts: cgroup v1 (one mount per controller: memory, pids, cpu) and v2 (the unified hierarchy
@@ -24,7 +26,7 @@ leftovers of a killed server are removed when this process opens its first sessi
 
 Without usable cgroups (no such mounts, not root, a v2 tree we may not write, or
 TERMINAL_CGROUP_PARENT=off), a warning is logged once and each kubectl keeps only its own
-prlimit limits; the system check sandbox.W003 says so at start-up.
+limits; the system check sandbox.W003 says so at start-up.
 """
 
 from __future__ import annotations
@@ -34,14 +36,11 @@ import errno
 import logging
 import os
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-
-from sandbox.terminal import process
 
 log = logging.getLogger(__name__)
 
@@ -184,20 +183,6 @@ def counter(text: str, key: str) -> int:
     return 0
 
 
-def launcher(join_files: list[Path], argv: list[str], uid: int | None) -> list[str]:
-    """`argv` started through /bin/sh: it moves itself (`0` is the writer) into each
-    hierarchy's group, then execs through setpriv, which drops to `uid` (when given) and ties
-    the command's life to the server's (process.bound_to_server). If it cannot enter a group
-    it stops with status 126 rather than run unconfined."""
-    steps = " && ".join(f'echo 0 2>/dev/null >"${index}"' for index in range(1, len(join_files) + 1))
-    script = (
-        f"{steps} || {{ echo 'could not enter the resource group; try again' >&2; exit 126; }}; "
-        f'shift {len(join_files)}; exec "$@"'
-    )
-    prefix = ["/bin/sh", "-c", script, "sh", *(str(path) for path in join_files)]
-    return [*prefix, *process.bound_to_server(uid), *argv]
-
-
 # --- the host -----------------------------------------------------------------------------------
 
 
@@ -225,8 +210,6 @@ def detect() -> tuple[Layout | None, str]:
     for name in REQUIRED:
         if not os.access(layout.roots[name], os.W_OK):
             return None, f"the server may not create groups in {layout.roots[name]} (run it as root)"
-    if os.geteuid() == 0 and shutil.which("setpriv", path="/usr/bin:/bin") is None:
-        return None, "util-linux setpriv is missing (it drops to the session's user inside the group)"
     return layout, ""
 
 
@@ -380,7 +363,7 @@ def _layout() -> Layout | None:
         _state.detected, _state.layout = True, layout
         if layout is None:
             log.warning(
-                "terminal resource ceiling off (%s): each kubectl keeps its own prlimit limits, "
+                "terminal resource ceiling off (%s): each kubectl keeps its own limits, "
                 "but nothing caps what one student's terminals use together",
                 reason,
             )

@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from sandbox.cluster.tools import kubectl as kubectl_path
 
 # Only root can write here, so nobody can plant a binary that root would then start.
@@ -89,7 +91,7 @@ DIFF = shutil.which("diff", path="/usr/bin:/bin") or "/usr/bin/diff"
 
 def environment(home: Path, kubeconfig: Path, empty_path: Path, cols: int, rows: int) -> dict[str, str]:
     return {
-        # Collect garbage well before the hard memory limit set by limited().
+        # Collect garbage well before the hard memory limit set by limits().
         "GOMEMLIMIT": str(KUBECTL_MEMORY // 2),
         # When the cap is hit, say "out of memory", not a thousand lines of goroutines.
         "GOTRACEBACK": "none",
@@ -107,38 +109,50 @@ def environment(home: Path, kubeconfig: Path, empty_path: Path, cols: int, rows:
     }
 
 
-def limited(argv: list[str], ident: Identity) -> list[str]:
-    """`argv` started through util-linux's prlimit, which lowers its own limits and then execs
-    it: setting the limits of a running process of another user needs CAP_SYS_RESOURCE, which
-    a container often lacks (seen here), and a preexec function is unsafe in a threaded server."""
-    prlimit = shutil.which("prlimit", path="/usr/bin:/bin")
-    if prlimit is None:
-        raise FileNotFoundError("prlimit (util-linux) is required to start kubectl with limits")
-    limits = [
-        "--core=0",
-        "--nofile=256",
+def launcher() -> str:
+    """The terminal's launcher (sandbox/terminal/launch.c, built by `make deps`)."""
+    path = Path(settings.TERMINAL_LAUNCHER)
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(f"the terminal launcher is missing at {path}: run `make deps`, which builds it")
+    return str(path)
+
+
+def limits(ident: Identity) -> list[str]:
+    """Each kubectl's own limits, set by the launcher before it execs: a ceiling per process,
+    beside the student's group (sandbox.terminal.ceiling) that caps their processes together.
+    Setting the limits of a running process of another user needs CAP_SYS_RESOURCE, which a
+    container often lacks (seen here), so the process sets its own."""
+    values = [
+        "core=0",
+        "nofile=256",
         # Memory: a Go template can double a string in a loop; one line could otherwise take the
         # machine's memory (Go maps its heap, which RLIMIT_DATA counts).
-        f"--data={KUBECTL_MEMORY}",
-        f"--fsize={64 * 1024 * 1024}",  # kubectl writes only its small discovery cache
+        f"data={KUBECTL_MEMORY}",
+        f"fsize={64 * 1024 * 1024}",  # kubectl writes only its small discovery cache
     ]
     if ident.drop:
         # Processes and threads of the session's own user (kubectl's Go runtime uses a few dozen);
         # only with a user of its own: otherwise it would count the server's threads too.
-        limits.append("--nproc=256")
-    return [prlimit, *limits, "--", *argv]
+        values.append("nproc=256")
+    return [flag for value in values for flag in ("-l", value)]
 
 
-def bound_to_server(uid: int | None) -> list[str]:
-    """The prefix that starts a command as the session's user (`uid`, when we drop ids) and ties
-    its life to this server's: util-linux's setpriv sets the parent-death signal after changing
-    ids (a change of ids would clear it), then execs. A web process that is killed outright
-    (SIGKILL, OOM) takes its kubectl with it, as a process group kill cannot; prlimit and
-    kubectl are exec'd, not forked, so the signal stays theirs. A preexec function could do
-    the same, but is unsafe in a threaded server and forbids Python's fast vfork."""
-    setpriv = shutil.which("setpriv", path="/usr/bin:/bin") or "/usr/bin/setpriv"
-    drop = [] if uid is None else [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    return [setpriv, *drop, "--pdeathsig=KILL", "--"]
+def launch(argv: list[str], ident: Identity | None, join_files: list[Path] | None = None) -> list[str]:
+    """`argv` (an absolute path first) started through the launcher, which in one exec: enters
+    the student's resource group in each hierarchy (`join_files`; it stops with status 126
+    rather than run outside it), sets the process's limits, drops to the session's user (when
+    `ident` is one of its own), and then ties the command's life to this server's with the
+    parent-death signal, set after the change of ids, which would clear it. A web process that
+    is killed outright (SIGKILL, OOM) takes its kubectl with it, as a process group kill cannot.
+    `ident` None: no limits and no change of user (tests of the launcher itself)."""
+    command = [launcher()]
+    for path in join_files or []:
+        command += ["-j", str(path)]
+    if ident is not None:
+        command += limits(ident)
+        if ident.drop:
+            command += ["-u", str(ident.uid)]
+    return [*command, "--", *argv]
 
 
 SESSION_PREFIX = "k8s-terminal-"

@@ -155,15 +155,10 @@ class Runner:
     # --- running ------------------------------------------------------------------------------
     async def spawn(self, argv: tuple[str, ...], **streams: Any) -> asyncio.subprocess.Process:
         env = process.environment(self.folder.home, self.folder.kubeconfig, self.folder.empty, self.cols, self.rows)
-        command = process.limited([process.executable(self.ident), *argv[1:]], self.ident)
-        uid = self.ident.uid if self.ident.drop else None
-        if self.group is not None:
-            # Into the student's group before kubectl starts; the launcher then drops the user id
-            # and binds kubectl's life to this server's.
-            command = ceiling.launcher(self.group.join_files, command, uid)
-        else:
-            command = [*process.bound_to_server(uid), *command]
-        program, *arguments = command
+        # Into the student's group before kubectl runs an instruction, under its own limits, as
+        # the session's user, and bound to this server's life: one exec of the launcher.
+        joins = self.group.join_files if self.group is not None else None
+        program, *arguments = process.launch([process.executable(self.ident), *argv[1:]], self.ident, joins)
         proc = await asyncio.create_subprocess_exec(
             program, *arguments, env=env, cwd=self.folder.work, start_new_session=True, **streams
         )

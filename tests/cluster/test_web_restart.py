@@ -66,8 +66,8 @@ def running(pid: int) -> bool:
 
 
 def kubectl_children(server: int) -> list[int]:
-    """The server's kubectl processes (the launcher, setpriv and prlimit exec into kubectl, so
-    each is a direct child of the server)."""
+    """The server's kubectl processes (the launcher execs into kubectl, so each is a direct
+    child of the server)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -83,7 +83,7 @@ def kubectl_children(server: int) -> list[int]:
 
 
 def assert_limited(pid: int) -> None:
-    """The kubectl's own limits (sandbox.terminal.process.limited) are in force, and it runs as
+    """The kubectl's own limits (sandbox.terminal.process.limits) are in force, and it runs as
     a user of its own when the server is root."""
     limits = {
         line[:26].strip(): line[26:].split()[:2] for line in Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]

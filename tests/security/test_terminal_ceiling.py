@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from sandbox.models import Sandbox
-from sandbox.terminal import ceiling
+from sandbox.terminal import ceiling, process
 from sandbox.terminal.session import Session
 from tests.conftest import run_async
 
@@ -228,7 +228,7 @@ def test_it_removes_the_empty_groups_a_killed_server_left_and_keeps_busy_ones() 
     for group in (left_empty, left_busy, kept):
         group.ensure()
     # A process still inside one of them (a kubectl a killed server never reaped).
-    sleeper = subprocess.Popen(ceiling.launcher(left_busy.join_files, ["/bin/sleep", "30"], uid=None))
+    sleeper = subprocess.Popen(process.launch(["/bin/sleep", "30"], None, left_busy.join_files))
     try:
         deadline = time.monotonic() + 5
         while str(sleeper.pid) not in (left_busy.paths["memory"] / "cgroup.procs").read_text():

@@ -1,5 +1,5 @@
 """What a web process that is killed outright leaves behind: its kubectl processes die with it
-(the parent-death signal set by setpriv), and the next server removes its session folders at
+(the parent-death signal set by the terminal's launcher), and the next server removes its session folders at
 once, while it leaves alone the folders of a server that still runs."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def start_server(prefix: list[str]) -> tuple[subprocess.Popen[str], int]:
     server = subprocess.Popen([sys.executable, "-c", SERVER, *prefix], stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     child = int(server.stdout.readline())
-    # Past setpriv and its change of ids: the command itself runs.
+    # Past the launcher and its change of ids: the command itself runs.
     deadline = time.monotonic() + 10
     while Path(f"/proc/{child}/comm").read_text().strip() != "sleep" and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -54,7 +54,7 @@ def start_server(prefix: list[str]) -> tuple[subprocess.Popen[str], int]:
 
 
 def test_a_command_dies_with_the_server_that_started_it() -> None:
-    server, child = start_server(process.bound_to_server(None))
+    server, child = start_server(process.launch([], None))
     try:
         assert running(child)
         server.send_signal(signal.SIGKILL)
@@ -80,7 +80,7 @@ def test_without_the_prefix_the_command_would_outlive_its_server() -> None:
 def test_the_signal_survives_the_change_to_the_session_user() -> None:
     if os.geteuid() != 0:
         return  # only root changes ids; as another user the prefix holds no --reuid
-    server, child = start_server(process.bound_to_server(2_000_321))
+    server, child = start_server(process.launch([], process.Identity(2_000_321, 2_000_321)))
     try:
         assert Path(f"/proc/{child}").stat().st_uid == 2_000_321
         server.send_signal(signal.SIGKILL)
