@@ -138,9 +138,16 @@ else:
             # made every idle WebSocket's receive fail after 5 s (tests/cluster/test_channel_layer.py).
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
-                # Every page's snapshot and every lesson check asks the one watcher on this
-                # channel (sandbox/liveview/answers.py): a whole class at once must fit.
-                "channel_capacity": {"liveview.requests.*": 2000},
+                "channel_capacity": {
+                    # Every page's snapshot and every lesson check asks the one watcher on this
+                    # channel (sandbox/liveview/answers.py): a whole class at once must fit.
+                    "liveview.requests.*": 2000,
+                    # Every socket of one process shares one Redis key ("specific.<process>!"),
+                    # and a group send to a key at its capacity is dropped without a word: at the
+                    # default 100, a busy web process lost a class's sandbox states and events.
+                    # Each socket's own backlog stays bounded in the process (capacity, 100).
+                    "specific.*": 20000,
+                },
             },
         }
     }
