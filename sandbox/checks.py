@@ -69,32 +69,31 @@ def check_kubeconfig(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     return []
 
 
+def _terminal_program(path: Any, what: str, hint: str, check_id: str) -> list[CheckMessage]:
+    # A warning, like the kubeconfig's: the pages work, the terminal refuses lines and says why.
+    if os.access(path, os.X_OK):
+        return []
+    return [Warning(f"No {what} at {path}; the terminal cannot run commands.", hint=hint, id=check_id)]
+
+
 @register()
 def check_kubectl(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    # A warning, like the kubeconfig's: the pages work, the terminal says what is missing.
-    if not os.access(settings.KUBECTL, os.X_OK):
-        return [
-            Warning(
-                f"No kubectl at {settings.KUBECTL}; the terminal cannot run commands.",
-                hint="Run `make cluster` (it builds kubectl and links it there) or set KUBECTL to a kubectl.",
-                id="sandbox.W005",
-            )
-        ]
-    return []
+    return _terminal_program(
+        settings.KUBECTL,
+        "kubectl",
+        "Run `make cluster` (it builds kubectl and links it there) or set KUBECTL to a kubectl.",
+        "sandbox.W005",
+    )
 
 
 @register()
 def check_terminal_launcher(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    # A warning, like kubectl's: the pages work, the terminal refuses lines and says why.
-    if not os.access(settings.TERMINAL_LAUNCHER, os.X_OK):
-        return [
-            Warning(
-                f"No terminal launcher at {settings.TERMINAL_LAUNCHER}; the terminal cannot run commands.",
-                hint="Run `make deps` (it compiles sandbox/terminal/launch.c there) or set TERMINAL_LAUNCHER.",
-                id="sandbox.W006",
-            )
-        ]
-    return []
+    return _terminal_program(
+        settings.TERMINAL_LAUNCHER,
+        "terminal launcher",
+        "Run `make deps` (it compiles sandbox/terminal/launch.c there) or set TERMINAL_LAUNCHER.",
+        "sandbox.W006",
+    )
 
 
 @register()

@@ -10,7 +10,8 @@ import contextlib
 import logging
 import random
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -118,14 +119,23 @@ def claim_from_pool(owner: User) -> Sandbox | None:
             return live_sandbox(owner)  # a concurrent request of the same student won
         if won:
             sandbox = Sandbox.objects.get(pk=pk)
-            # Mark the namespace as the student's; the sweep uses the row, so this is informational.
-            k8s.patch_namespace(
-                sandbox.namespace,
-                labels={manifests.LABEL_OWNER: str(owner.pk)},
-                annotations={manifests.ANNOTATION_EXPIRES: expires.isoformat()},
-            )
+            # Mark the namespace as the student's; the sweep uses the row, so this is informational,
+            # and done after the commit: a start runs under the admission lock (admission.py),
+            # which a call to the cluster would hold for every other student starting meanwhile.
+            transaction.on_commit(partial(_mark_owner, sandbox.namespace, owner.pk, expires))
             return sandbox
     return None
+
+
+def _mark_owner(namespace: str, owner_id: int, expires: datetime) -> None:
+    try:
+        k8s.patch_namespace(
+            namespace,
+            labels={manifests.LABEL_OWNER: str(owner_id)},
+            annotations={manifests.ANNOTATION_EXPIRES: expires.isoformat()},
+        )
+    except Exception:  # the row says whose it is; the label only helps a person reading the cluster
+        log.warning("could not label namespace %s with its owner", namespace, exc_info=True)
 
 
 def extend(sandbox: Sandbox, hours: int) -> None:

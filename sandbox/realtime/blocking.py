@@ -2,9 +2,12 @@
 
 asgiref's default, thread_sensitive=True, runs every such call of the whole process on one
 thread: one student's burst of subscriptions queued every other student's terminal behind it.
-Here they run on a bounded pool of SOCKET_THREADS threads instead, with Channels'
-database_sync_to_async semantics (stale connections closed before and after each call; Django
-connections are per thread, so each pool thread holds at most one).
+Here they run on a bounded pool of SOCKET_THREADS threads instead. Each pool thread keeps
+its database connection from one call to the next (Django connections are per thread, so at
+most SOCKET_THREADS per process): page requests open one per request (CONN_MAX_AGE is 0 under
+ASGI, see config/env.py), which here cost every check and every state ~6 ms of connecting. A
+connection idle for a while is asked whether it still works before it is used (PostgreSQL may
+have restarted meanwhile), and one that failed is dropped, so the next call connects afresh.
 
 One user's calls still run one after another (run_for): the lesson engine's read-then-write
 steps were written for that, and it keeps a student who floods to one thread of the pool. How
@@ -16,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import ParamSpec, TypeVar
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,10 +45,32 @@ def pool() -> ThreadPoolExecutor:
         return _pool
 
 
+# A kept connection unused for longer than this is checked (one round trip) before its next use.
+CHECK_IDLE_AFTER = 1.0
+_last_used = threading.local()
+
+
+def _kept(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """On a pool thread: func, on the thread's kept connection (or a new one)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    idle = time.monotonic() - getattr(_last_used, "at", 0.0)
+    if connection.connection is not None and (connection.errors_occurred or idle > CHECK_IDLE_AFTER):
+        if not connection.is_usable():
+            connection.close()
+        connection.errors_occurred = False
+    try:
+        return func(*args, **kwargs)
+    except (OperationalError, InterfaceError):
+        connection.close()  # cut under us: the next call connects again
+        raise
+    finally:
+        _last_used.at = time.monotonic()
+
+
 async def run(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """func(*args, **kwargs) on the pool, awaited without blocking the event loop."""
-    call = database_sync_to_async(func, thread_sensitive=False, executor=pool())
-    result: R = await call(*args, **kwargs)
+    call = sync_to_async(_kept, thread_sensitive=False, executor=pool())
+    result: R = await call(func, *args, **kwargs)
     return result
 
 
