@@ -334,6 +334,19 @@ def fill_pool(count: int) -> None:
         list(makers.map(one, range(count)))
 
 
+def destroy_all() -> None:
+    """Every sandbox the class left, four at a time (after the figures)."""
+
+    def one(pk: int) -> None:
+        try:
+            provisioning.destroy(pk)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=4) as removers:
+        list(removers.map(one, Sandbox.objects.filter(state__in=LIVE_STATES).values_list("pk", flat=True)))
+
+
 async def sign_in_all(names: list[str], figures: Figures) -> list[Student]:
     """Everyone signs in before the clock starts, SIGN_IN_AT_ONCE at a time, as students do
     while they sit down. A sign-in is mostly the password hash (PBKDF2, Django's default cost:
@@ -422,7 +435,8 @@ def main() -> None:
         **os.environ,
         "CHANNEL_LAYER": "redis",
         "LOG_LEVEL": "WARNING",
-        # The class provisions what it needs before the clock starts; no pool refills during it.
+        # No pool while the class is set up: fill_pool() makes it, and the workers of each class
+        # keep it at that size as students claim from it (see below), as a deployment does.
         "SANDBOX_POOL_SIZE": "0",
         # A whole class at once from one address: the platform's per-student and per-address limits
         # are not what this measures.
@@ -430,9 +444,8 @@ def main() -> None:
         "SANDBOX_START_LIMIT": "0",
     }
     server = start_daphne(PORT, env | {"BENCH_REQUEST_COUNT_FILE": str(COUNT_FILE)}, module="tests.bench.counted_web")
-    workers = [start_celery_worker(env, f"class{i}") for i in range(WORKERS)]
     watcher = start_watcher(env)
-    processes = {"web": server, **{f"worker{i}": w for i, w in enumerate(workers)}, "watcher": watcher}
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         time.sleep(5)  # the watcher lists every kind first
         logged = 0
@@ -442,6 +455,10 @@ def main() -> None:
             warm = size // 2
             print(f"class of {size}: filling the warm pool with {warm} sandboxes…", flush=True)
             fill_pool(warm)
+            # Workers whose pool size is this class's: a claim's refill makes a new one, as in a
+            # deployment (with 0, the first claim's refill would remove the whole pool).
+            workers = [start_celery_worker(env | {"SANDBOX_POOL_SIZE": str(warm)}, f"class{i}") for i in range(WORKERS)]
+            processes = {"web": server, **{f"worker{i}": w for i, w in enumerate(workers)}, "watcher": watcher}
             figures = Figures()
             began = time.monotonic()
             students = asyncio.run(sign_in_all(names, figures))
@@ -469,12 +486,12 @@ def main() -> None:
                 # ...which is the line before the next log record (records start with the date).
                 end = next((i for i in range(first + 1, len(lines)) if lines[i][:1].isdigit()), len(lines))
                 print("    " + "\n    ".join(lines[max(first, end - 6) : end]))
-            for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
-                provisioning.destroy(sandbox.pk)
+            stop(*workers)
+            workers = []
+            destroy_all()
     finally:
         stop(server, watcher, *workers)
-        for sandbox in Sandbox.objects.filter(state__in=LIVE_STATES):
-            provisioning.destroy(sandbox.pk)
+        destroy_all()
 
 
 if __name__ == "__main__":
