@@ -54,8 +54,8 @@ async def forward(
     A Service or Deployment target is resolved to one of its pods, as kubectl does."""
     try:
         # A call to the cluster: on a thread of the pool, not on asgiref's one shared thread,
-        # where a class's port-forwards queued one behind another (make bench-class: the p95 of
-        # a line at 200 students was 18 s).
+        # where every port-forward of the process (and every other such call) would wait for the
+        # one before it.
         resolve = sync_to_async(forward_target.resolve, thread_sensitive=False)
         pod, port = await resolve(step.kind, step.name, step.port, sandbox.namespace)
     except Denied as exc:
