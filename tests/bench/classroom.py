@@ -92,6 +92,7 @@ class Figures:
     start_warm: list[float] = field(default_factory=list)
     start_cold: list[float] = field(default_factory=list)
     line: list[float] = field(default_factory=list)
+    by_command: dict[str, list[float]] = field(default_factory=dict)  # "kubectl delete" -> times
     check: list[float] = field(default_factory=list)
     live: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -276,6 +277,7 @@ class Student:
                             output.append(answer["data"])
                         ended = time.perf_counter()
                         self.figures.line.append(ended - sent)
+                        self.figures.by_command.setdefault(" ".join(line.split()[:2]), []).append(ended - sent)
                         if answer["status"] != 0:
                             said = "".join(output).strip()[-160:]
                             self.figures.errors.append(f"{self.name}: {line!r} exited {answer['status']}: {said}")
@@ -401,6 +403,8 @@ def report(
         f"  p95 {ms(figures.start_cold, 0.95)}"
     )
     print(f"  terminal line  p50 {ms(figures.line, 0.5)}  p95 {ms(figures.line, 0.95)}   ({len(figures.line)} lines)")
+    for command, times in sorted(figures.by_command.items()):
+        print(f"    {command:<20} p50 {ms(times, 0.5)}  p95 {ms(times, 0.95)}  max {ms(times, 1.0)}")
     print(
         f"  check result after the change  p50 {ms(figures.check, 0.5)}  "
         f"p95 {ms(figures.check, 0.95)}  (goal p95 < 1000 ms)"
