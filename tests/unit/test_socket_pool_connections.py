@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 
 from sandbox.realtime import blocking
@@ -30,16 +31,20 @@ def test_a_pool_thread_keeps_its_connection_and_replaces_a_cut_one(monkeypatch: 
         pytest.fail("this test needs PostgreSQL (make test sets DATABASE_URL)")
     monkeypatch.setattr(blocking, "CHECK_IDLE_AFTER", 0.2)
 
-    async def on_one_thread(calls: int) -> list[int]:
-        return [await blocking.run_for(1, backend_pid) for _ in range(calls)]
+    async def calls(count: int) -> list[int]:
+        return [await blocking.run_for(1, backend_pid) for _ in range(count)]
 
+    threads = settings.SOCKET_THREADS
     try:
-        pids = asyncio.run(on_one_thread(5))
-        terminate(pids[-1])  # PostgreSQL restarted, say: the kept connection is gone
+        pids = asyncio.run(calls(3 * threads))
+        for pid in set(pids):  # PostgreSQL restarted, say: every kept connection is gone
+            terminate(pid)
         time.sleep(0.3)
-        [after] = asyncio.run(on_one_thread(1))
+        after = asyncio.run(calls(threads))
     finally:
         blocking.close_connections()
         connections.close_all()
-    assert len(set(pids)) < len(pids)  # connections were reused
-    assert after not in pids  # a new connection, and the call worked
+    # Whichever pool thread took a call, it used its own kept connection: more calls than
+    # threads, no more connections than threads.
+    assert len(set(pids)) <= threads
+    assert not set(after) & set(pids)  # new connections, and every call worked
