@@ -137,21 +137,19 @@ def limits(ident: Identity) -> list[str]:
     return [flag for value in values for flag in ("-l", value)]
 
 
-def launch(argv: list[str], ident: Identity | None, join_files: list[Path] | None = None) -> list[str]:
+def launch(argv: list[str], ident: Identity, join_files: list[Path] | None = None) -> list[str]:
     """`argv` (an absolute path first) started through the launcher, which in one exec: enters
     the student's resource group in each hierarchy (`join_files`; it stops with status 126
     rather than run outside it), sets the process's limits, drops to the session's user (when
     `ident` is one of its own), and then ties the command's life to this server's with the
     parent-death signal, set after the change of ids, which would clear it. A web process that
-    is killed outright (SIGKILL, OOM) takes its kubectl with it, as a process group kill cannot.
-    `ident` None: no limits and no change of user (tests of the launcher itself)."""
+    is killed outright (SIGKILL, OOM) takes its kubectl with it, as a process group kill cannot."""
     command = [launcher()]
     for path in join_files or []:
         command += ["-j", str(path)]
-    if ident is not None:
-        command += limits(ident)
-        if ident.drop:
-            command += ["-u", str(ident.uid)]
+    command += limits(ident)
+    if ident.drop:
+        command += ["-u", str(ident.uid)]
     return [*command, "--", *argv]
 
 

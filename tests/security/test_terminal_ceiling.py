@@ -10,6 +10,7 @@ at once — ~17 GiB without a shared ceiling, each process staying under its own
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import threading
@@ -228,7 +229,8 @@ def test_it_removes_the_empty_groups_a_killed_server_left_and_keeps_busy_ones() 
     for group in (left_empty, left_busy, kept):
         group.ensure()
     # A process still inside one of them (a kubectl a killed server never reaped).
-    sleeper = subprocess.Popen(process.launch(["/bin/sleep", "30"], None, left_busy.join_files))
+    ours = process.Identity(os.geteuid(), os.getegid())  # no change of user: only the group
+    sleeper = subprocess.Popen(process.launch(["/bin/sleep", "30"], ours, left_busy.join_files))
     try:
         deadline = time.monotonic() + 5
         while str(sleeper.pid) not in (left_busy.paths["memory"] / "cgroup.procs").read_text():

@@ -54,7 +54,7 @@ def start_server(prefix: list[str]) -> tuple[subprocess.Popen[str], int]:
 
 
 def test_a_command_dies_with_the_server_that_started_it() -> None:
-    server, child = start_server(process.launch([], None))
+    server, child = start_server(process.launch([], process.Identity(os.geteuid(), os.getegid())))
     try:
         assert running(child)
         server.send_signal(signal.SIGKILL)
