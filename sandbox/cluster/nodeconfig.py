@@ -212,8 +212,9 @@ def kubelet_config(paths: NodePaths, ca_file: Path) -> dict[str, object]:
         # A student who fills their logs cannot fill the disk.
         "containerLogMaxSize": "5Mi",
         "containerLogMaxFiles": 2,
-        # Rotation and the ephemeral-storage check run on this beat (default 10 s, in which a
-        # flooding Pod writes ~700 MB).
+        # Log rotation runs on this beat (default 10 s, in which a flooding Pod writes ~1 GB
+        # here). The eviction manager's ephemeral-storage check keeps its own fixed 10 s: the
+        # two together bound a flooding Pod's log (tests/cluster/test_log_flood.py).
         "containerLogMonitorInterval": "3s",
         "volumePluginDir": str(paths.kubelet / "volume-plugins"),
         "clusterDNS": [CLUSTER_DNS],

@@ -28,12 +28,14 @@ import http.cookiejar
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -134,18 +136,31 @@ def usage(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def api_requests() -> tuple[int, int]:
-    """Requests the API server has served so far (its own counter, every client): all, LISTs."""
+def api_requests() -> Counter[str]:
+    """Requests the API server has served so far (its own counter, every client), by verb and
+    resource ("LIST pods"): the report sums them and names where they went."""
     out = subprocess.run(
         [kubectl(), "--kubeconfig", str(settings.CLUSTER_ADMIN_KUBECONFIG), "get", "--raw", "/metrics"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    rows = [line for line in out.splitlines() if line.startswith("apiserver_request_total{")]
-    every = sum(float(line.rsplit(" ", 1)[1]) for line in rows)
-    lists = sum(float(line.rsplit(" ", 1)[1]) for line in rows if 'verb="LIST"' in line)
-    return int(every), int(lists)
+    counts: Counter[str] = Counter()
+    for line in out.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            labels = dict(LABEL.findall(line))
+            kind = labels.get("resource") or "(non-resource)"
+            if labels.get("subresource"):
+                kind += "/" + labels["subresource"]
+            counts[f"{labels.get('verb', '?')} {kind}"] += int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def lists(counts: Counter[str]) -> int:
+    return sum(n for key, n in counts.items() if key.startswith("LIST "))
 
 
 COUNT_FILE = Path(f"/tmp/bench-class-web-requests-{os.getpid()}")
@@ -166,10 +181,10 @@ def web_requests(server: subprocess.Popen[bytes]) -> int:
 
 def background() -> tuple[float, float]:
     """Requests per second (all, LISTs) while no class works: other clients of the cluster."""
-    (every0, lists0), t0 = api_requests(), time.monotonic()
+    before, t0 = api_requests(), time.monotonic()
     time.sleep(QUIET)
-    (every1, lists1), elapsed = api_requests(), time.monotonic() - t0
-    return (every1 - every0) / elapsed, (lists1 - lists0) / elapsed
+    used, elapsed = api_requests() - before, time.monotonic() - t0
+    return used.total() / elapsed, lists(used) / elapsed
 
 
 class Student:
@@ -387,7 +402,7 @@ def report(
     size: int,
     figures: Figures,
     elapsed: float,
-    requests: tuple[int, int],
+    requests: Counter[str],
     quiet: tuple[float, float],
     web: int,
     processes: dict[str, tuple[float, float]],
@@ -410,14 +425,14 @@ def report(
         f"p95 {ms(figures.check, 0.95)}  (goal p95 < 1000 ms)"
     )
     print(f"  live view: apply ended -> Pod event  p95 {ms(figures.live, 0.95)}")
-    every, lists = requests
+    every, listed = requests.total(), lists(requests)
     per_minute = every / size / (elapsed / 60)
     print(
         f"  API requests {every / elapsed:7.1f}/s, {per_minute:6.1f} per student per minute,"
         f" {every / size:6.1f} per student over the whole lesson"
     )
     # Less what the cluster's other clients sent per second just before (a shared cluster).
-    own, own_lists = every / elapsed - quiet[0], lists / elapsed - quiet[1]
+    own, own_lists = every / elapsed - quiet[0], listed / elapsed - quiet[1]
     print(
         f"  less the background ({quiet[0]:.1f}/s, LIST {quiet[1]:.1f}/s): {own:7.1f}/s,"
         f" {own * 60 / size:6.1f} per student per minute; LIST {own_lists * 60 / size:6.1f} per student per minute"
@@ -426,6 +441,9 @@ def report(
         f"  web server's own API requests (snapshots, checks): {web}, {web * 60 / size / elapsed:6.1f}"
         " per student per minute"
     )
+    # Where they went (every client, background included): what grows with the class shows here.
+    top = ", ".join(f"{key} {n / size:.1f}" for key, n in requests.most_common(8))
+    print(f"  API requests per student over the lesson, the most common: {top}")
     for name, (cpu, rss) in processes.items():
         print(f"  {name:<8} CPU {cpu / elapsed * 100:6.1f}% of a core   RSS {rss:7.1f} MiB")
     for error in figures.errors[:10]:
@@ -469,15 +487,15 @@ def main() -> None:
             signed_in = time.monotonic() - began
             quiet = background()
             before = {name: usage(p.pid) for name, p in processes.items()}
-            web0, (every0, lists0), t0 = web_requests(server), api_requests(), time.monotonic()
+            web0, api0, t0 = web_requests(server), api_requests(), time.monotonic()
             asyncio.run(run_class(students, solutions()))
             elapsed = time.monotonic() - t0
             one = f"p50 {pct(figures.sign_in, 0.5) * 1000:.0f} ms, p95 {pct(figures.sign_in, 0.95) * 1000:.0f} ms"
             print(f"\nclass of {size}: signed in first, {SIGN_IN_AT_ONCE} at a time, in {signed_in:.0f} s ({one})")
-            web1, (every1, lists1) = web_requests(server), api_requests()
+            web1, api1 = web_requests(server), api_requests()
             after = {name: usage(p.pid) for name, p in processes.items()}
             used = {name: (after[name][0] - before[name][0], after[name][1]) for name in processes}
-            report(size, figures, elapsed, (every1 - every0, lists1 - lists0), quiet, web1 - web0, used)
+            report(size, figures, elapsed, api1 - api0, quiet, web1 - web0, used)
             log = server_log(server)
             server_errors = [line for line in log.splitlines()[logged:] if "ERROR" in line or "Traceback" in line]
             logged = len(log.splitlines())
