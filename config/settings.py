@@ -189,6 +189,9 @@ KUBECTL = Path(env_str("KUBECTL", "") or str(BASE_DIR / ".cluster" / "bin" / "ku
 # student's resource group, sets the process's limits and drops to the session's user in one
 # exec. `make deps` compiles it there.
 TERMINAL_LAUNCHER = Path(env_str("TERMINAL_LAUNCHER", "") or str(BASE_DIR / ".build" / "terminal-launch"))
+# kubectl's cache (discovery, OpenAPI schemas) that `manage.py sandbox install` warms and every new
+# terminal session gets a copy of, so that no student's first kubectl discovers the API itself.
+TERMINAL_KUBECTL_CACHE = Path(env_str("TERMINAL_KUBECTL_CACHE", "") or str(BASE_DIR / ".cluster" / "kubectl-cache"))
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 10, minimum=1)
 # The development cluster: "local" (built from upstream Go modules), "local-sim" (the same with
 # kwok's simulated nodes only) or "kind" (sandbox/cluster/__init__.py).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import websocket
 from django.conf import settings
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -170,7 +172,7 @@ def is_transient(exc: BaseException) -> bool:
         return exc.status in (0, 429, 500, 502, 503, 504)
     import urllib3.exceptions
 
-    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError) or unreachable(exc)
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -183,9 +185,18 @@ def unreachable(exc: BaseException) -> bool:
         return inner is not None and unreachable(inner)
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
-    # ProtocolError: the connection was dropped (the API server went away mid-request).
     connect = urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
-    return isinstance(exc, connect | urllib3.exceptions.ProtocolError | ConnectionError)
+    # The connection cut under a request by an API server going away: mid-request (ProtocolError),
+    # or mid-TLS or mid-stream for an exec's websocket (seen when it was killed: an EOF "in
+    # violation of protocol" before the handshake's answer).
+    cut = (
+        urllib3.exceptions.ProtocolError
+        | ConnectionError
+        | ssl.SSLEOFError
+        | ssl.SSLZeroReturnError
+        | websocket.WebSocketConnectionClosedException
+    )
+    return isinstance(exc, connect | cut)
 
 
 # --- Generic operations on manifests ------------------------------------------------------------

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.terminal import ceiling, policy, process
+from sandbox.terminal import ceiling, kubectl_cache, policy, process
 from sandbox.terminal.errors import Denied
 from sandbox.terminal.output import RED, RESET, Limits, OutputLimit, Throttle
 
@@ -49,6 +49,8 @@ class Folder:
             path.mkdir()
         folder.work.chmod(0o750)
         folder.home.chmod(0o700)
+        # Before the session's user owns its home (and can plant a link in it).
+        kubectl_cache.seed(folder.home, ident.uid if ident.drop else None, ident.gid if ident.drop else None)
         if ident.drop:
             os.chown(folder.home, ident.uid, ident.gid)
             os.chown(folder.work, 0, ident.gid)

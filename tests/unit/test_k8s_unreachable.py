@@ -4,7 +4,10 @@ an ApiException with status 0, its cause kept as the context)."""
 
 from __future__ import annotations
 
+import ssl
+
 import urllib3
+import websocket
 
 from sandbox import k8s
 
@@ -27,6 +30,19 @@ def test_it_takes_a_refused_or_cut_connection_as_unreachable() -> None:
     refused = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
     assert k8s.unreachable(urllib3.exceptions.MaxRetryError(None, "/api", refused))  # type: ignore[arg-type]
     assert k8s.unreachable(urllib3.exceptions.ProtocolError("Connection aborted."))
+    # An API server killed during an exec's TLS or websocket handshake, or under its stream.
+    eof = ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol")
+    assert k8s.unreachable(eof)
+    assert k8s.unreachable(wrapped(eof))
+    assert k8s.unreachable(websocket.WebSocketConnectionClosedException("Connection to remote host was lost."))
+
+
+def test_a_cut_exec_stream_is_worth_checking_again() -> None:
+    """A lesson check retries what is transient: a stream cut mid-command is, as is a refusal."""
+    assert k8s.is_transient(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"))
+    assert k8s.is_transient(websocket.WebSocketConnectionClosedException("Connection to remote host was lost."))
+    assert not k8s.is_transient(ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    assert not k8s.is_transient(k8s.ApiException(status=403, reason="Forbidden"))
 
 
 def test_it_takes_an_answer_or_a_slow_one_as_reachable() -> None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox import credentials, install, lifecycle, provisioning, sweep
 from sandbox.models import Sandbox, State
+from sandbox.terminal import kubectl_cache
 
 
 class Command(BaseCommand):
@@ -28,6 +30,10 @@ class Command(BaseCommand):
         if action == "install":
             path = install.install()
             self.stdout.write(f"installed the shared objects and the operator; operator kubeconfig: {path}")
+            if kubectl_cache.build(settings.KUBECTL, path, settings.TERMINAL_KUBECTL_CACHE):
+                self.stdout.write(f"warmed kubectl's cache for new terminals: {settings.TERMINAL_KUBECTL_CACHE}")
+            else:
+                self.stderr.write("could not warm kubectl's cache: each terminal's first kubectl discovers the API")
             return None
         if action == "list":
             return self.list(user)

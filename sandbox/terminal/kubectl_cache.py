@@ -1,0 +1,88 @@
+"""A warm kubectl cache for every new terminal session.
+
+Each session has a home of its own, so each student's first kubectl would discover the API
+(which kinds exist, in which groups) and fetch the OpenAPI schemas `apply` and `explain` read,
+before doing what was typed: requests and megabytes of JSON that are the same for everyone, all
+at once when a class starts. `build()` makes that cache once, with the platform's kubectl and
+identity (discovery is the same for every identity), when the cluster comes up
+(`manage.py cluster up`); each session gets a copy of it, owned by the session's user.
+
+A copy's files are new, so kubectl's own expiry (6 hours for discovery) counts from the
+session's start; a kind added to the cluster later is no problem either: kubectl fetches
+discovery again by itself when it meets a kind its cache does not know.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+# What a student's early lines need: discovery (every command), the OpenAPI schemas that
+# `apply` and `explain` read for the kinds the lessons start with.
+WARM_UP = (
+    ["api-resources"],
+    ["explain", "pods"],
+    ["explain", "deployments"],
+    ["explain", "services"],
+)
+
+
+def build(kubectl: Path, kubeconfig: Path, target: Path) -> bool:
+    """Make the cache at `target` (replacing the one there). False, and nothing changed, when
+    the cluster did not answer."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".kubectl-cache-", dir=target.parent))
+    cache = scratch / "cache"
+    try:
+        for args in WARM_UP:
+            done = subprocess.run(
+                [str(kubectl), "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache), *args],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                env={"PATH": "/usr/bin:/bin", "HOME": str(scratch), "KUBECTL_KUBERC": "false"},
+            )
+            if done.returncode != 0:
+                log.warning("kubectl %s failed while warming its cache: %s", " ".join(args), done.stderr[-300:])
+                return False
+        # Readable by everyone (sessions copy it as the server, which may not be root).
+        for path in [cache, *cache.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        old = target.parent / f".{target.name}-old"
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        cache.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+        return True
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def seed(home: Path, uid: int | None, gid: int | None) -> bool:
+    """Copy the warm cache into a new session's home (home/.kube/cache, owned by uid:gid when
+    given). Call it before the session's user runs anything: we write into its home. False when
+    there is no cache (this session's first kubectl then discovers the API itself)."""
+    source = settings.TERMINAL_KUBECTL_CACHE
+    if not source.is_dir():
+        return False
+    kube = home / ".kube"
+    try:
+        # copy, not copy2: new modification times (kubectl's expiry counts from them).
+        shutil.copytree(source, kube / "cache", symlinks=False, copy_function=shutil.copy)
+        if uid is not None and gid is not None:
+            for path in [kube, *kube.rglob("*")]:
+                os.lchown(path, uid, gid)
+    except OSError as exc:  # replaced under us (a rebuild): this session starts cold
+        log.info("no warm kubectl cache for this session (%s)", exc)
+        shutil.rmtree(kube, ignore_errors=True)
+        return False
+    return True
