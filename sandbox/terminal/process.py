@@ -21,6 +21,8 @@ import secrets
 import shutil
 import stat
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,15 +49,40 @@ class Identity:
 SESSION_UIDS = range(2_000_000, 3_000_000)
 
 
+# The ids this process's live sessions hold (handed out, not yet released).
+_handed: set[int] = set()
+_handed_lock = threading.Lock()
+
+
 def identity() -> Identity:
-    """A fresh, unused user and group id for a session when we can switch ids (root), else ours."""
+    """A fresh, unused user and group id for a session when we can switch ids (root), else ours.
+    Unused means: no process runs as it, no session of this server holds it (one with no line
+    running has no process), and no session folder of another server on this machine is owned
+    by it. Random ids alone would collide: two of 200 sessions share one in about 2 % of
+    classes, and each could then read the other's kubeconfig. release() gives it back."""
     if os.geteuid() != 0:
         return Identity(os.geteuid(), os.getegid())
-    busy = {st.st_uid for st in _process_stats()}
-    while True:
-        uid = secrets.choice(SESSION_UIDS)
-        if uid not in busy:
-            return Identity(uid, uid)
+    with _handed_lock:
+        busy = {st.st_uid for st in _process_stats()} | _session_owners() | _handed
+        while True:
+            uid = secrets.choice(SESSION_UIDS)
+            if uid not in busy:
+                _handed.add(uid)
+                return Identity(uid, uid)
+
+
+def release(ident: Identity) -> None:
+    """The session that held this identity has ended (its folder is gone)."""
+    with _handed_lock:
+        _handed.discard(ident.uid)
+
+
+def _session_owners() -> set[int]:
+    owners = set()
+    for home in Path(tempfile.gettempdir()).glob(f"{SESSION_PREFIX}*/home"):
+        with contextlib.suppress(OSError):
+            owners.add(home.stat().st_uid)
+    return owners
 
 
 def _process_stats() -> list[os.stat_result]:

@@ -178,6 +178,7 @@ class Session:
         await self.settled()
         await asyncio.wrap_future(ledger.closed())
         self.folder.remove()
+        process.release(self.ident)
 
     # --- one line ---------------------------------------------------------------------------
     async def _workspace(self, version: workspace.Version | None) -> dict[str, str]:

@@ -88,4 +88,10 @@ def test_a_sessions_first_kubectl_apply_neither_discovers_nor_downloads_schemas(
     assert not warm_all & DISCOVERY, warm_sent
     assert f"GET api/v1/namespaces/{sandbox.namespace}/pods" in warm_sent[0]
     assert f"POST apis/apps/v1/namespaces/{sandbox.namespace}/deployments" in warm_sent[1]
-    assert warm_sent == again, (warm_sent, again)  # as the same lines later in a cold session
+    # As the same lines later in a cold session; but the schemas' index (no expiry of its own:
+    # kubectl's cache revalidates it once its copy is a little older than the API server's uptime
+    # allows) may be asked again: a small answer, 304 when unchanged.
+    index = "GET openapi/v3"
+    assert [[r for r in line if r != index] for line in warm_sent] == [
+        [r for r in line if r != index] for line in again
+    ], (warm_sent, again)
