@@ -118,8 +118,14 @@ class LessonHandler(Handler):
         self.last_check = time.monotonic()
         sandbox = await self.socket.refresh_sandbox()
         objects = await self._cached_objects(sandbox)
+        recovering = self.retry > RETRY_FIRST  # the cluster did not answer the last check
         try:
             message = await self._blocking(self._check, lesson, sandbox, objects)
+            if recovering and not await self._blocking(k8s.api_ready):
+                # Back, but not ready: what it said may be a refusal it takes back in a moment.
+                # Look again soon (the page was told already that the step is checked again).
+                self._again(RETRY_FIRST)
+                return
         except Exception as exc:
             if k8s.is_transient(exc):
                 await self._retry_later()
@@ -130,6 +136,10 @@ class LessonHandler(Handler):
             return
         self.retry = RETRY_FIRST
         await self.socket.send_json(message)
+        if recovering:
+            # One more look once the cluster has settled (its watches resumed, every cache
+            # filled): nothing else would check again until the student's next change.
+            self._again(RETRY_FIRST)
 
     async def _retry_later(self) -> None:
         """The cluster did not answer: say so at once, and check again by itself, less often
@@ -142,6 +152,10 @@ class LessonHandler(Handler):
         await self.socket.send_json(
             {"type": "lesson.error", "code": "cluster_unreachable", "retry_after": wait, "message": text}
         )
+        self._again(wait)
+
+    def _again(self, wait: float) -> None:
+        """Check again after `wait` seconds."""
         if self.pending is not None and self.pending is asyncio.current_task():
             self.dirty, self.next_wait = True, wait  # the loop running this check waits, then checks again
         else:  # the check when the lesson opened

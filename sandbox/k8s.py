@@ -185,6 +185,9 @@ def unreachable(exc: BaseException) -> bool:
         return inner is not None and unreachable(inner)
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
+    if isinstance(exc, urllib3.exceptions.SSLError):  # urllib3 wraps the ssl module's error
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else exc.__context__
+        return inner is not None and unreachable(inner)
     connect = urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
     # The connection cut under a request by an API server going away: mid-request (ProtocolError),
     # or mid-TLS or mid-stream for an exec's websocket (seen when it was killed: an EOF "in
@@ -197,6 +200,17 @@ def unreachable(exc: BaseException) -> bool:
         | websocket.WebSocketConnectionClosedException
     )
     return isinstance(exc, connect | cut)
+
+
+def api_ready() -> bool:
+    """Whether the API server says it is ready (/readyz, readable by every identity). After a
+    restart it answers before that, and may then refuse what it allows a moment later (its
+    authorizer still filling its caches): an answer got while it was not ready is not trusted."""
+    try:
+        api_client().call_api("/readyz", "GET", auth_settings=["BearerToken"], _request_timeout=_timeout())
+    except (ApiException, urllib3.exceptions.HTTPError, OSError):
+        return False
+    return True
 
 
 # --- Generic operations on manifests ------------------------------------------------------------

@@ -127,10 +127,7 @@ class TerminalHandler(Handler):
                 )
                 await self.socket.send_json({"type": "terminal.exit", "status": 2})
                 return
-            # Off the event loop: a new session scans the process table for a free user id and
-            # copies kubectl's warm cache, milliseconds every other page would wait out.
-            self.session = await asyncio.to_thread(
-                Session,
+            self.session = Session(
                 self.socket.user,
                 sandbox,
                 notify=self.socket.send_json,

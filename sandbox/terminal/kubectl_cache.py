@@ -9,7 +9,8 @@ identity (discovery is the same for every identity), when the cluster comes up
 
 A copy's files are new, so kubectl's own expiry (6 hours for discovery) counts from the
 session's start; a kind added to the cluster later is no problem either: kubectl fetches
-discovery again by itself when it meets a kind its cache does not know.
+discovery again by itself when it meets a kind its cache does not know. A cache older than that
+expiry is not handed out (sessions start cold): run the install again to warm it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,18 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
 
 log = logging.getLogger(__name__)
+# kubectl's own expiry for discovery: an older cache (a server running for days since the
+# install) is not handed out, so that kinds removed since are not believed in.
+MAX_AGE_SECONDS = 6 * 3600
 # What a student's early lines need: discovery (every command), the OpenAPI schemas that
 # `apply` and `explain` read for the kinds the lessons start with.
 WARM_UP = (
@@ -67,17 +73,32 @@ def build(kubectl: Path, kubeconfig: Path, target: Path) -> bool:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _not_plain(folder: str, names: list[str]) -> set[str]:
+    """copytree's ignore: whatever is neither a regular file nor a folder (a link, a device)."""
+    skipped = set()
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            skipped.add(name)
+    return skipped
+
+
 def seed(home: Path, uid: int | None, gid: int | None) -> bool:
     """Copy the warm cache into a new session's home (home/.kube/cache, owned by uid:gid when
     given). Call it before the session's user runs anything: we write into its home. False when
     there is no cache (this session's first kubectl then discovers the API itself)."""
     source = settings.TERMINAL_KUBECTL_CACHE
-    if not source.is_dir():
+    try:
+        built = source.lstat()
+    except OSError:
         return False
+    if not stat.S_ISDIR(built.st_mode) or time.time() - built.st_mtime > MAX_AGE_SECONDS:
+        return False  # none, or as old as kubectl's own expiry: let the session discover afresh
     kube = home / ".kube"
     try:
-        # copy, not copy2: new modification times (kubectl's expiry counts from them).
-        shutil.copytree(source, kube / "cache", symlinks=False, copy_function=shutil.copy)
+        # copy, not copy2: new modification times (kubectl's expiry counts from them). Regular
+        # files and folders only: we copy as root into a home the student's user will own.
+        shutil.copytree(source, kube / "cache", ignore=_not_plain, copy_function=shutil.copy)
         if uid is not None and gid is not None:
             for path in [kube, *kube.rglob("*")]:
                 os.lchown(path, uid, gid)

@@ -66,7 +66,13 @@ class Session:
         self.ident = process.identity()
         # Every process of every session of this student shares one memory/process/CPU ceiling.
         self.group = ceiling.acquire(user.pk)
-        self.folder = Folder.create(self.ident)
+        try:
+            self.folder = Folder.create(self.ident)
+        except BaseException:  # no session: give back what it took
+            if self.group is not None:
+                ceiling.release(user.pk, self.group)
+            process.release(self.ident)
+            raise
         self.runner = Runner(self.ident, self.folder, self.group, self.limits)
         self._token_at = 0.0
         self._token_refresh: asyncio.Task[None] | None = None

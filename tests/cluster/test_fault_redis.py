@@ -173,7 +173,10 @@ class Page:
                 raise AssertionError(f"{self.name}'s socket {self.closed}")
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"{self.name}: no matching message within {timeout}s; got {self.kinds()}")
+                last = json.dumps(self.got[-1][1])[:2000] if self.got else ""
+                raise AssertionError(
+                    f"{self.name}: no matching message within {timeout}s; got {self.kinds()}; the last: {last}"
+                )
             self.arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), left)

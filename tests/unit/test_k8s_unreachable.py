@@ -35,6 +35,11 @@ def test_it_takes_a_refused_or_cut_connection_as_unreachable() -> None:
     assert k8s.unreachable(eof)
     assert k8s.unreachable(wrapped(eof))
     assert k8s.unreachable(websocket.WebSocketConnectionClosedException("Connection to remote host was lost."))
+    # The same cut on a plain request (a proxy check): urllib3 wraps it in its own SSLError.
+    wrapped_eof = urllib3.exceptions.SSLError(eof)
+    assert k8s.unreachable(urllib3.exceptions.MaxRetryError(None, "/api", wrapped_eof))  # type: ignore[arg-type]
+    bad_certificate = urllib3.exceptions.SSLError(ssl.SSLCertVerificationError(1, "certificate verify failed"))
+    assert not k8s.unreachable(urllib3.exceptions.MaxRetryError(None, "/api", bad_certificate))  # type: ignore[arg-type]
 
 
 def test_a_cut_exec_stream_is_worth_checking_again() -> None:

@@ -28,8 +28,9 @@ def a_cache(root: Path) -> Path:
 
 def test_a_new_session_starts_with_a_copy_of_the_warm_cache_that_its_user_owns(tmp_path: Path) -> None:
     cache = a_cache(tmp_path)
+    ident = process.identity()
     with override_settings(TERMINAL_KUBECTL_CACHE=cache):
-        folder = Folder.create(process.identity())
+        folder = Folder.create(ident)
     try:
         copy = folder.home / ".kube" / "cache" / "discovery" / "127.0.0.1_6443"
         assert (copy / "servergroups.json").read_text() == '{"kind": "APIGroupList"}'
@@ -44,16 +45,19 @@ def test_a_new_session_starts_with_a_copy_of_the_warm_cache_that_its_user_owns(t
             assert home.st_uid in process.SESSION_UIDS  # the session's user, not the server
     finally:
         folder.remove()
+        process.release(ident)
     assert (cache / "discovery" / "127.0.0.1_6443" / "servergroups.json").is_file()  # the source is untouched
 
 
 def test_with_no_warm_cache_a_session_starts_cold(tmp_path: Path) -> None:
+    ident = process.identity()
     with override_settings(TERMINAL_KUBECTL_CACHE=tmp_path / "missing"):
-        folder = Folder.create(process.identity())
+        folder = Folder.create(ident)
     try:
         assert list(folder.home.iterdir()) == []
     finally:
         folder.remove()
+        process.release(ident)
 
 
 def test_a_failed_build_keeps_the_cache_there_was(tmp_path: Path) -> None:
@@ -65,3 +69,29 @@ def test_a_failed_build_keeps_the_cache_there_was(tmp_path: Path) -> None:
     assert not kubectl_cache.build(fails, tmp_path / "no.kubeconfig", cache)
     assert (cache / "discovery" / "127.0.0.1_6443" / "servergroups.json").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no scratch left
+
+
+def test_a_cache_older_than_kubectls_own_expiry_is_not_handed_out(tmp_path: Path) -> None:
+    cache = a_cache(tmp_path)
+    old = time.time() - kubectl_cache.MAX_AGE_SECONDS - 60
+    os.utime(cache, (old, old))
+    home = tmp_path / "home"
+    home.mkdir()
+    with override_settings(TERMINAL_KUBECTL_CACHE=cache):
+        assert not kubectl_cache.seed(home, None, None)
+    assert list(home.iterdir()) == []
+
+
+def test_only_regular_files_and_folders_are_copied(tmp_path: Path) -> None:
+    cache = a_cache(tmp_path)
+    secret = tmp_path / "secret"
+    secret.write_text("the server's")
+    (cache / "discovery" / "planted").symlink_to(secret)
+    home = tmp_path / "home"
+    home.mkdir()
+    with override_settings(TERMINAL_KUBECTL_CACHE=cache):
+        assert kubectl_cache.seed(home, None, None)
+    copy = home / ".kube" / "cache" / "discovery"
+    assert (copy / "127.0.0.1_6443" / "servergroups.json").is_file()
+    assert not (copy / "planted").is_symlink()
+    assert not (copy / "planted").exists()
