@@ -5,6 +5,7 @@ student types into, and the checks must pass within the step's wait_seconds."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -19,11 +20,17 @@ from django.utils import timezone
 from lessons import engine, templating
 from lessons.format import solution_line
 from lessons.models import Lesson, Step
-from sandbox import lifecycle, provisioning
+from sandbox import k8s, lifecycle, provisioning
 from sandbox.models import Sandbox
 from sandbox.terminal.session import Session
 
 POLL_SECONDS = 0.5
+# kubectl picks the Pod of `exec deployment/...` (and of logs, attach, port-forward) by its
+# readiness and age, not by whether it is being deleted: right after a rollout it may pick the
+# old Pod, still shutting down ("container not found"). A student reads the text between two
+# lines and, as the lessons say, waits for it to go; the runner waits as well (at most this long).
+PICKS_A_POD = re.compile(r"^kubectl\s+(exec|logs|attach|port-forward)\b")
+SETTLE_SECONDS = 60
 
 
 @dataclass
@@ -68,6 +75,8 @@ async def run_lines(user: User, sandbox: Sandbox, lines: list[str]) -> str:
     try:
         for marked in lines:
             line, must_fail = solution_line(marked)
+            if PICKS_A_POD.match(line):
+                await settle(sandbox)
             transcript = Transcript()
             status = await session.run_line(line, transcript)
             if must_fail and status == 0:
@@ -80,6 +89,22 @@ async def run_lines(user: User, sandbox: Sandbox, lines: list[str]) -> str:
         # is its last user.
         await sync_to_async(connections.close_all)()
     return ""
+
+
+def terminating(sandbox: Sandbox) -> bool:
+    """Whether a Pod of the sandbox is shutting down."""
+    with k8s.as_checker():
+        for namespace in sandbox.all_namespaces():
+            pods, _ = k8s.list_raw("Pod", field_selector=f"metadata.namespace={namespace}")
+            if any(pod["metadata"].get("deletionTimestamp") for pod in pods):
+                return True
+    return False
+
+
+async def settle(sandbox: Sandbox) -> None:
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline and await sync_to_async(terminating, thread_sensitive=False)(sandbox):
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def run_step(user: User, sandbox: Sandbox, step: Step, since: datetime) -> StepReport:
