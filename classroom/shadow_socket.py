@@ -166,6 +166,10 @@ class WatchConsumer(layer.RejoiningSocket, AsyncWebsocketConsumer):  # type: ign
         if self.cluster is not None:
             await self.cluster.on_cluster_change(event)
 
+    async def cluster_events(self, batch: dict[str, Any]) -> None:
+        for event in batch["events"]:
+            await self.cluster_event(event)
+
     async def class_changed(self, event: dict[str, Any]) -> None:
         # Every line any student of the class types announces a change: only the watched
         # student's count, and a burst of them is answered once, after it settles, so watching

@@ -240,7 +240,8 @@ LESSONS_RELOAD = env_bool("LESSONS_RELOAD", DEBUG)
 # How long after the last change in a sandbox its open lesson is checked again.
 LESSONS_CHECK_DEBOUNCE_MS = env_int("LESSONS_CHECK_DEBOUNCE_MS", 400, minimum=0)
 # How long a page's snapshot or a lesson check waits for the watcher's answer from its caches
-# before it reads from the API server instead (no watcher running, or it is still listing).
+# before it reads from the API server instead (no watcher running, or it is still listing);
+# three times as long when the watcher answered in the last 5 s (sandbox/liveview/ask.py).
 LIVEVIEW_WATCHER_TIMEOUT_MS = env_int("LIVEVIEW_WATCHER_TIMEOUT_MS", 1000, minimum=1)
 
 # --- Limits for a class (README "Running it for a class"); 0 turns a limit off ----------------

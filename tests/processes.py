@@ -27,7 +27,7 @@ _logs: dict[int, IO[bytes]] = {}
 
 
 def server_log(server: subprocess.Popen[bytes]) -> str:
-    """What a server started by start_daphne has logged so far."""
+    """What a server started by start_daphne (or a watcher by start_watcher) has logged so far."""
     log = _logs.get(server.pid)
     if log is None:
         return ""
@@ -91,13 +91,16 @@ def start_celery_worker(env: Mapping[str, str], name: str = "worker") -> subproc
 def start_watcher(env: Mapping[str, str], *, elected: bool = False) -> subprocess.Popen[bytes]:
     """The live view's watcher: a private copy, or (elected) one that takes part in the Redis
     election as `make run`'s does, active only while it holds the lock."""
-    return subprocess.Popen(
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (kept open for the watcher's lifetime)
+    watcher = subprocess.Popen(
         [sys.executable, "manage.py", "watch_sandboxes", *([] if elected else ["--no-lock"])],
         cwd=ROOT,
         env=dict(env),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
+    _logs[watcher.pid] = log
+    return watcher
 
 
 def stop(*processes: subprocess.Popen[bytes], timeout: float = 20) -> None:

@@ -66,10 +66,19 @@ def answer(watcher: Watcher, request: Message) -> Message:
     return {"type": "liveview.answer", "ok": True, "objects": objects}
 
 
+# Replies on their way at once, at most. Sending one is a Redis round trip or two; one after
+# another, on a busy machine, the questions queued behind them until they missed their deadline
+# (and each such page or check then listed from the API server instead).
+REPLYING = 32
+
+
 async def serve(layer: Any, watcher: Watcher) -> None:
     """Answer requests until cancelled. A lost Redis is waited out, with growing pauses."""
     pause = 0.25
     channel = request_channel()
+    slots = asyncio.Semaphore(REPLYING)
+    replying: set[asyncio.Task[None]] = set()
+    late = Late()
     while True:
         try:
             request = await layer.receive(channel)
@@ -85,8 +94,37 @@ async def serve(layer: Any, watcher: Watcher) -> None:
             log.warning("dropped a malformed request")
             continue
         if request["deadline"] < time.time():
-            continue  # its asker has gone to the API server already (or went away)
-        try:
-            await layer.send(request["reply"], answer(watcher, request))
-        except Exception as exc:  # Redis hiccup or a full channel: the asker falls back
-            log.warning("could not answer a %s request (%s)", request["what"], exc)
+            late.note()  # its asker has gone to the API server already (or went away)
+            continue
+        # Read the caches now, in order; send when a slot is free.
+        reply, message = request["reply"], answer(watcher, request)
+        await slots.acquire()
+        task = asyncio.create_task(_send(layer, slots, reply, message, request["what"]))
+        replying.add(task)
+        task.add_done_callback(replying.discard)
+
+
+async def _send(layer: Any, slots: asyncio.Semaphore, reply: str, message: Message, what: str) -> None:
+    try:
+        await layer.send(reply, message)
+    except Exception as exc:  # Redis hiccup or a full channel: the asker falls back
+        log.warning("could not answer a %s request (%s)", what, exc)
+    finally:
+        slots.release()
+
+
+class Late:
+    """Counts the questions that came past their deadline, and says so now and then: each
+    was answered by the API server instead, which is what the watcher exists to spare."""
+
+    EVERY = 30.0
+
+    def __init__(self) -> None:
+        self.count, self.said = 0, 0.0
+
+    def note(self) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.said >= self.EVERY:
+            log.warning("%d questions reached the watcher past their deadline", self.count)
+            self.count, self.said = 0, now

@@ -13,10 +13,14 @@ import contextlib
 from typing import Any
 
 from sandbox.liveview import ask
+from sandbox.liveview.lag import Lag
 from sandbox.liveview.snapshot import snapshot
 from sandbox.liveview.watcher import group_name
 from sandbox.realtime import blocking
 from sandbox.realtime.handlers import Handler, Socket
+
+# Changes reaching this process's pages late (a busy machine, a backed-up Redis) are logged.
+arrivals = Lag("this web server")
 
 
 class ClusterHandler(Handler):
@@ -54,6 +58,7 @@ class ClusterHandler(Handler):
         await self.socket.send_json({"type": "cluster.snapshot", "objects": objects, "namespace": sandbox.namespace})
 
     async def on_cluster_change(self, event: dict[str, Any]) -> None:
+        arrivals.note(event.get("seen"))
         await self.socket.send_json({"type": "cluster.event", "op": event["op"], "object": event["object"]})
 
     async def on_reconnected(self) -> None:

@@ -173,6 +173,11 @@ class SandboxConsumer(layer.RejoiningSocket, AsyncWebsocketConsumer):  # type: i
         for handler in self.handlers.values():
             await handler.on_cluster_change(event)
 
+    async def cluster_events(self, batch: dict[str, Any]) -> None:
+        """Several changes of this sandbox at once (a busy watcher batches them), oldest first."""
+        for event in batch["events"]:
+            await self.cluster_event(event)
+
     async def layer_reconnected(self, event: dict[str, Any]) -> None:
         """Redis is back after an outage and this socket's groups are joined again
         (sandbox/realtime/layer.py); what was published meanwhile is lost, so the panel gets the

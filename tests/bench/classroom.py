@@ -470,7 +470,7 @@ def main() -> None:
     workers: list[subprocess.Popen[bytes]] = []
     try:
         time.sleep(5)  # the watcher lists every kind first
-        logged = 0
+        logged = watcher_logged = 0
         for size in SIZES:
             tag = f"class{size}-{int(time.time())}"
             names = make_class(size, tag)
@@ -497,6 +497,7 @@ def main() -> None:
             used = {name: (after[name][0] - before[name][0], after[name][1]) for name in processes}
             report(size, figures, elapsed, api1 - api0, quiet, web1 - web0, used)
             log = server_log(server)
+            logged_before = logged
             server_errors = [line for line in log.splitlines()[logged:] if "ERROR" in line or "Traceback" in line]
             logged = len(log.splitlines())
             print(f"  errors in the web server's log: {len(server_errors)}")
@@ -508,6 +509,16 @@ def main() -> None:
                 # ...which is the line before the next log record (records start with the date).
                 end = next((i for i in range(first + 1, len(lines)) if lines[i][:1].isdigit()), len(lines))
                 print("    " + "\n    ".join(lines[max(first, end - 6) : end]))
+            # Both say when changes travelled late, and the watcher when questions came too late.
+            late = [line for line in lines[logged_before:] if "after the watcher saw them" in line]
+            for line in late[:5]:
+                print(f"  web: {line[:220]}")
+            unanswered = sum("did not answer within" in line for line in lines[logged_before:])
+            print(f"  questions the watcher did not answer in time (read from the API server instead): {unanswered}")
+            said = server_log(watcher).splitlines()
+            for line in [line for line in said[watcher_logged:] if "WARNING" in line][:5]:
+                print(f"  watcher: {line[:220]}")
+            watcher_logged = len(said)
             stop(*workers)
             workers = []
             destroy_all()

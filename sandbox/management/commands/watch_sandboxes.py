@@ -26,7 +26,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from sandbox.liveview import answers
-from sandbox.liveview.watcher import Watcher, group_name
+from sandbox.liveview.publisher import Publisher
+from sandbox.liveview.watcher import Watcher
 
 log = logging.getLogger(__name__)
 LOCK_SECONDS = 15
@@ -51,27 +52,15 @@ async def run(*, lock: bool = True) -> None:
     if leader and not await leader.acquire(stop):
         return
     layer = get_channel_layer()
-    queue: asyncio.Queue[tuple[int, dict[str, Any]]] = asyncio.Queue()
-
-    def publish(sandbox_id: int, message: dict[str, Any]) -> None:  # called from the reflector threads
-        loop.call_soon_threadsafe(queue.put_nowait, (sandbox_id, message))
-
-    watcher = Watcher(publish)
+    publisher = Publisher(layer, loop)
+    watcher = Watcher(publisher.publish)
     synced = await loop.run_in_executor(None, watcher.run_in_background)
     log.info(
         "watcher started (%s); %d sandbox namespaces", "synced" if synced else "still listing", len(watcher.namespaces)
     )
 
-    async def send() -> None:
-        while True:
-            sandbox_id, message = await queue.get()
-            try:
-                await layer.group_send(group_name(sandbox_id), message)
-            except Exception:  # Redis hiccup: this change is lost, the next snapshot repairs it
-                log.exception("could not publish to %s", group_name(sandbox_id))
-
     # The pages' snapshots and the lesson checks' reads, answered from the reflectors' caches.
-    tasks = [asyncio.create_task(send()), asyncio.create_task(answers.serve(layer, watcher))]
+    tasks = [asyncio.create_task(publisher.run()), asyncio.create_task(answers.serve(layer, watcher))]
     if leader:
         tasks.append(asyncio.create_task(leader.keep(stop)))
     await stop.wait()

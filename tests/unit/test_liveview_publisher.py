@@ -1,0 +1,189 @@
+"""The watcher's sending side: its changes to the sandboxes' groups (publisher.py) and its answers
+to the pages' questions (answers.serve), over Channels' in-memory layer. No cluster, no Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from channels.layers import InMemoryChannelLayer
+from django.conf import settings
+
+from sandbox.liveview import answers, ask, lag
+from sandbox.liveview.publisher import Publisher, batches
+from sandbox.liveview.watcher import Watcher, group_name
+
+
+def change(name: str, op: str = "MODIFIED") -> dict[str, Any]:
+    return {"type": "cluster.event", "op": op, "object": {"kind": "Pod", "name": name}}
+
+
+def names(message: dict[str, Any]) -> list[str]:
+    events = message["events"] if message["type"] == "cluster.events" else [message]
+    return [event["object"]["name"] for event in events]
+
+
+def test_changes_queued_together_go_out_as_one_message_per_sandbox_in_their_order() -> None:
+    out = batches(
+        [(1, change("a"), 1.0), (2, change("x"), 4.0), (1, change("b"), 5.0), (1, change("c", "DELETED"), 6.0)]
+    )
+    assert [sandbox_id for sandbox_id, _ in out] == [1, 2]
+    assert out[0][1]["type"] == "cluster.events"
+    assert names(out[0][1]) == ["a", "b", "c"]
+    assert [event["seen"] for event in out[0][1]["events"]] == [1.0, 5.0, 6.0]  # each its own time
+    assert out[1][1] == change("x") | {"seen": 4.0}  # one change alone keeps its message
+
+
+async def _published(layer: InMemoryChannelLayer, sandboxes: list[int], count: int) -> dict[int, list[str]]:
+    """Publish `count` changes per sandbox from a reflector-like thread; what each group gets."""
+    channels = {sandbox_id: await layer.new_channel() for sandbox_id in sandboxes}
+    for sandbox_id, channel in channels.items():
+        await layer.group_add(group_name(sandbox_id), channel)
+    publisher = Publisher(layer, asyncio.get_running_loop(), senders=3)
+
+    def reflector() -> None:
+        for i in range(count):
+            for sandbox_id in sandboxes:
+                publisher.publish(sandbox_id, change(f"{sandbox_id}-{i}"))
+
+    thread = threading.Thread(target=reflector)
+    thread.start()
+    thread.join()
+    running = asyncio.create_task(publisher.run())
+    got: dict[int, list[str]] = {sandbox_id: [] for sandbox_id in sandboxes}
+    try:
+        for sandbox_id, channel in channels.items():
+            while len(got[sandbox_id]) < count:
+                got[sandbox_id] += names(await asyncio.wait_for(layer.receive(channel), 5))
+    finally:
+        running.cancel()
+    return got
+
+
+def test_every_change_reaches_its_sandbox_once_and_in_order() -> None:
+    layer = InMemoryChannelLayer(capacity=10_000)
+    got = asyncio.run(_published(layer, [1, 2, 3, 4, 7], 40))
+    assert got == {sandbox_id: [f"{sandbox_id}-{i}" for i in range(40)] for sandbox_id in [1, 2, 3, 4, 7]}
+
+
+class StuckLayer(InMemoryChannelLayer):  # type: ignore[misc]  # channels is untyped
+    """Redis slow for one group: its sends wait until released."""
+
+    def __init__(self, stuck: str) -> None:
+        super().__init__(capacity=1000)
+        self.stuck, self.release = stuck, asyncio.Event()
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        if group == self.stuck:
+            await self.release.wait()
+        await super().group_send(group, message)
+
+
+def test_a_slow_sandbox_does_not_hold_back_the_others() -> None:
+    async def scenario() -> list[str]:
+        layer = StuckLayer(group_name(0))
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(1), channel)
+        publisher = Publisher(layer, asyncio.get_running_loop(), senders=2)
+        publisher.publish(0, change("stuck"))
+        publisher.publish(1, change("free"))
+        await asyncio.sleep(0)  # the thread-safe hand-over runs on the loop
+        running = asyncio.create_task(publisher.run())
+        try:
+            return names(await asyncio.wait_for(layer.receive(channel), 5))
+        finally:
+            running.cancel()
+
+    assert asyncio.run(scenario()) == ["free"]
+
+
+def _ready_watcher() -> Watcher:
+    watcher = Watcher(lambda sandbox_id, message: None)
+    for reflector in watcher.reflectors:
+        reflector.synced.set()
+    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
+    watcher.by_kind["Pod"].store.put({"metadata": {"namespace": namespace, "name": "web", "resourceVersion": "7"}})
+    return watcher
+
+
+def test_the_watcher_answers_many_questions_at_once_and_drops_the_late_ones(caplog: Any) -> None:
+    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
+
+    async def scenario() -> tuple[list[Any], bool]:
+        layer = InMemoryChannelLayer(capacity=1000)
+        serving = asyncio.create_task(answers.serve(layer, _ready_watcher()))
+        replies = [await layer.new_channel() for _ in range(50)]
+        late = await layer.new_channel()
+        await layer.send(
+            answers.request_channel(),
+            {"type": "liveview.request", "what": "world", "namespaces": [namespace], "kinds": ["Pod"],
+             "reply": late, "deadline": time.time() - 1},
+        )  # fmt: skip
+        for reply in replies:
+            await layer.send(
+                answers.request_channel(),
+                {"type": "liveview.request", "what": "world", "namespaces": [namespace], "kinds": ["Pod"],
+                 "reply": reply, "deadline": time.time() + 10},
+            )  # fmt: skip
+        try:
+            got = [await asyncio.wait_for(layer.receive(reply), 5) for reply in replies]
+            late_answered = True
+            try:
+                await asyncio.wait_for(layer.receive(late), 0.2)
+            except TimeoutError:
+                late_answered = False
+            return got, late_answered
+        finally:
+            serving.cancel()
+
+    got, late_answered = asyncio.run(scenario())
+    assert all(answer["ok"] for answer in got)
+    assert {o["metadata"]["name"] for answer in got for o in answer["objects"]["Pod"][namespace]} == {"web"}
+    assert not late_answered
+    assert "past their deadline" in caplog.text
+
+
+def test_changes_that_travel_late_are_said_now_and_then(caplog: Any) -> None:
+    late = lag.Lag("somewhere")
+    late.note(time.time())  # on time: nothing to say
+    late.note("not a time")
+    assert caplog.text == ""
+    late.note(time.time() - 5)
+    late.note(time.time() - 9)  # within EVERY seconds of the first warning: counted, not said
+    assert caplog.text.count("reached somewhere") == 1
+    assert "the worst 5." in caplog.text
+    assert late.late == 1
+
+
+def _late_answer(layer: InMemoryChannelLayer, recently_answered: bool) -> Any:
+    """ask.world() against a watcher that answers after twice the base wait."""
+    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
+
+    async def slow_watcher() -> None:
+        request = await layer.receive(answers.request_channel())
+        await asyncio.sleep(2 * settings.LIVEVIEW_WATCHER_TIMEOUT_MS / 1000)
+        await layer.send(request["reply"], {"type": "liveview.answer", "ok": True, "objects": {"Pod": {namespace: []}}})
+
+    async def scenario() -> Any:
+        watcher = asyncio.create_task(slow_watcher())
+        try:
+            return await ask.world([namespace], ["Pod"])
+        finally:
+            watcher.cancel()
+
+    ask._quiet_until = 0.0
+    ask._answered_at = time.monotonic() if recently_answered else -ask.QUIET
+    return asyncio.run(scenario())
+
+
+def test_a_watcher_that_answered_lately_is_waited_for_longer(monkeypatch: Any, settings: Any) -> None:
+    settings.CHANNEL_LAYER, settings.LIVEVIEW_WATCHER_TIMEOUT_MS = "redis", 150
+    layer = InMemoryChannelLayer(capacity=100)
+    monkeypatch.setattr(ask, "get_channel_layer", lambda: layer)
+    assert _late_answer(layer, recently_answered=True) == {("Pod", settings.SANDBOX_NAMESPACE_PREFIX + "abc"): []}
+    # Not heard from for a while: the base wait, then the API server (None), and a pause in asking.
+    assert _late_answer(layer, recently_answered=False) is None
+    assert ask._quiet_until > time.monotonic()
+    ask._quiet_until = 0.0
