@@ -97,7 +97,11 @@ async def serve(layer: Any, watcher: Watcher) -> None:
             late.note()  # its asker has gone to the API server already (or went away)
             continue
         # Read the caches now, in order; send when a slot is free.
-        reply, message = request["reply"], answer(watcher, request)
+        try:
+            reply, message = request["reply"], answer(watcher, request)
+        except Exception:  # an object the picture could not read: this asker falls back, the next is answered
+            log.exception("could not answer a %s request", request["what"])
+            continue
         await slots.acquire()
         task = asyncio.create_task(_send(layer, slots, reply, message, request["what"]))
         replying.add(task)
@@ -120,7 +124,7 @@ class Late:
     EVERY = 30.0
 
     def __init__(self) -> None:
-        self.count, self.said = 0, 0.0
+        self.count, self.said = 0, -self.EVERY
 
     def note(self) -> None:
         self.count += 1

@@ -16,7 +16,7 @@ class Lag:
         self.where = where
         self.worst = 0.0  # since the last warning
         self.late = 0  # changes WORTH_SAYING late since the last warning
-        self._said = 0.0
+        self._said = -EVERY
 
     def note(self, seen: object, extra: str = "") -> None:
         """`seen`: when the watcher saw the change (time.time()); anything else is ignored."""

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 SENDERS = 8
 BATCH = 100  # changes of one sender taken off its queue at once, at most
+RETRY_PAUSE = 0.2  # seconds before a failed send is tried again
 
 
 def batches(items: list[tuple[int, Message, float]]) -> list[tuple[int, Message]]:
@@ -59,17 +60,28 @@ class Publisher:
         """Send until cancelled."""
         await asyncio.gather(*(self._send(queue) for queue in self.queues))
 
+    async def _group_send(self, sandbox_id: int, message: Message) -> None:
+        """Send, and once more after a short pause if Redis failed: a batch holds up to BATCH
+        changes, deletions too, which a page would otherwise miss until it subscribes again
+        (sandbox/realtime/layer.py sends a new snapshot after Redis restarts, not after a blip)."""
+        for attempt in range(2):
+            try:
+                await self.layer.group_send(group_name(sandbox_id), message)
+                self.sent += 1
+                return
+            except Exception:
+                if attempt:
+                    log.exception("could not publish %s to %s", message["type"], group_name(sandbox_id))
+                else:
+                    await asyncio.sleep(RETRY_PAUSE)
+
     async def _send(self, queue: asyncio.Queue[tuple[int, Message, float]]) -> None:
         while True:
             taken = [await queue.get()]
             while len(taken) < BATCH and not queue.empty():
                 taken.append(queue.get_nowait())
             for sandbox_id, message in batches(taken):
-                try:
-                    await self.layer.group_send(group_name(sandbox_id), message)
-                    self.sent += 1
-                except Exception:  # Redis hiccup: these changes are lost, the next snapshot repairs them
-                    log.exception("could not publish to %s", group_name(sandbox_id))
+                await self._group_send(sandbox_id, message)
             waiting = f"; {sum(q.qsize() for q in self.queues)} changes waiting to be published"
             for _sandbox_id, _message, seen in taken:
                 self.lag.note(seen, waiting)

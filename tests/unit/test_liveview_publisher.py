@@ -108,11 +108,27 @@ def _ready_watcher() -> Watcher:
     return watcher
 
 
+class SlowReplies(InMemoryChannelLayer):  # type: ignore[misc]  # channels is untyped
+    """Each reply takes a while to go out (a busy Redis); counts how many are on their way at once."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=1000)
+        self.on_their_way = self.most = 0
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        if message.get("type") == "liveview.answer":
+            self.on_their_way += 1
+            self.most = max(self.most, self.on_their_way)
+            await asyncio.sleep(0.02)
+            self.on_their_way -= 1
+        await super().send(channel, message)
+
+
 def test_the_watcher_answers_many_questions_at_once_and_drops_the_late_ones(caplog: Any) -> None:
     namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
+    layer = SlowReplies()
 
     async def scenario() -> tuple[list[Any], bool]:
-        layer = InMemoryChannelLayer(capacity=1000)
         serving = asyncio.create_task(answers.serve(layer, _ready_watcher()))
         replies = [await layer.new_channel() for _ in range(50)]
         late = await layer.new_channel()
@@ -143,6 +159,7 @@ def test_the_watcher_answers_many_questions_at_once_and_drops_the_late_ones(capl
     assert {o["metadata"]["name"] for answer in got for o in answer["objects"]["Pod"][namespace]} == {"web"}
     assert not late_answered
     assert "past their deadline" in caplog.text
+    assert layer.most > 1  # not one reply after another
 
 
 def test_changes_that_travel_late_are_said_now_and_then(caplog: Any) -> None:
@@ -187,3 +204,59 @@ def test_a_watcher_that_answered_lately_is_waited_for_longer(monkeypatch: Any, s
     assert _late_answer(layer, recently_answered=False) is None
     assert ask._quiet_until > time.monotonic()
     ask._quiet_until = 0.0
+
+
+class BlinkingLayer(InMemoryChannelLayer):  # type: ignore[misc]  # channels is untyped
+    """Redis failing each group send's first try."""
+
+    def __init__(self) -> None:
+        super().__init__(capacity=1000)
+        self.failed: set[str] = set()
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        if group not in self.failed:
+            self.failed.add(group)
+            raise ConnectionError("Redis blinked")
+        await super().group_send(group, message)
+
+
+def test_a_send_that_fails_once_is_sent_again() -> None:
+    async def scenario() -> list[str]:
+        layer = BlinkingLayer()
+        channel = await layer.new_channel()
+        await layer.group_add(group_name(5), channel)
+        publisher = Publisher(layer, asyncio.get_running_loop(), senders=1)
+        publisher.publish(5, change("deleted", "DELETED"))
+        await asyncio.sleep(0)
+        running = asyncio.create_task(publisher.run())
+        try:
+            return names(await asyncio.wait_for(layer.receive(channel), 5))
+        finally:
+            running.cancel()
+
+    assert asyncio.run(scenario()) == ["deleted"]
+
+
+def test_a_question_that_cannot_be_answered_does_not_stop_the_answering(caplog: Any) -> None:
+    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
+    watcher = _ready_watcher()
+    # An Event without its creation time: the snapshot's picture cannot sort it.
+    watcher.by_kind["Event"].store.put({"metadata": {"namespace": namespace, "name": "odd", "resourceVersion": "8"}})
+
+    async def scenario() -> Any:
+        layer = InMemoryChannelLayer(capacity=100)
+        serving = asyncio.create_task(answers.serve(layer, watcher))
+        broken, fine = await layer.new_channel(), await layer.new_channel()
+        for what, reply in (("snapshot", broken), ("world", fine)):
+            await layer.send(
+                answers.request_channel(),
+                {"type": "liveview.request", "what": what, "namespaces": [namespace], "kinds": ["Pod"],
+                 "reply": reply, "deadline": time.time() + 10},
+            )  # fmt: skip
+        try:
+            return await asyncio.wait_for(layer.receive(fine), 5)
+        finally:
+            serving.cancel()
+
+    assert asyncio.run(scenario())["ok"]
+    assert "could not answer a snapshot request" in caplog.text

@@ -63,6 +63,20 @@ async def run(*, lock: bool = True) -> None:
     tasks = [asyncio.create_task(publisher.run()), asyncio.create_task(answers.serve(layer, watcher))]
     if leader:
         tasks.append(asyncio.create_task(leader.keep(stop)))
+
+    failed = False
+
+    def ended(task: asyncio.Task[None]) -> None:
+        # Each runs until cancelled: one that ends by itself leaves the pages without changes
+        # or answers, so the whole process stops and its supervisor starts it again.
+        nonlocal failed
+        if not task.cancelled() and not stop.is_set():
+            log.error("a watcher task ended unexpectedly; stopping", exc_info=task.exception())
+            failed = True
+            stop.set()
+
+    for task in tasks:
+        task.add_done_callback(ended)
     await stop.wait()
     log.info("watcher stopping")
     watcher.shutdown()
@@ -70,6 +84,8 @@ async def run(*, lock: bool = True) -> None:
         task.cancel()
     if leader:
         await leader.release()
+    if failed:
+        raise SystemExit(1)
 
 
 # Pauses between tries while Redis cannot be reached: quick at first, then no more than this.
