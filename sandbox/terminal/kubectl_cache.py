@@ -73,12 +73,20 @@ def build(kubectl: Path, kubeconfig: Path, target: Path) -> bool:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _trusted(status: os.stat_result) -> bool:
+    """Made by the platform: owned by root or this server's user, and writable by no one else.
+    What another user could have written is never copied into a student's session (kubectl
+    believes its cache: a planted schema or discovery file would mislead every student)."""
+    return status.st_uid in (0, os.geteuid()) and not status.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def _not_plain(folder: str, names: list[str]) -> set[str]:
-    """copytree's ignore: whatever is neither a regular file nor a folder (a link, a device)."""
+    """copytree's ignore: whatever is neither a regular file nor a folder (a link, a device), and
+    whatever is not the platform's own (see _trusted)."""
     skipped = set()
     for name in names:
-        mode = os.lstat(os.path.join(folder, name)).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        status = os.lstat(os.path.join(folder, name))
+        if not (stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode)) or not _trusted(status):
             skipped.add(name)
     return skipped
 
@@ -94,6 +102,9 @@ def seed(home: Path, uid: int | None, gid: int | None) -> bool:
         return False
     if not stat.S_ISDIR(built.st_mode) or time.time() - built.st_mtime > MAX_AGE_SECONDS:
         return False  # none, or as old as kubectl's own expiry: let the session discover afresh
+    if not _trusted(built):
+        log.warning("the kubectl cache %s is not the platform's own (owner or mode): not handed out", source)
+        return False
     kube = home / ".kube"
     try:
         # copy, not copy2: new modification times (kubectl's expiry counts from them). Regular

@@ -95,3 +95,35 @@ def test_only_regular_files_and_folders_are_copied(tmp_path: Path) -> None:
     assert (copy / "127.0.0.1_6443" / "servergroups.json").is_file()
     assert not (copy / "planted").is_symlink()
     assert not (copy / "planted").exists()
+
+
+def test_a_cache_others_could_write_to_is_not_handed_out(tmp_path: Path) -> None:
+    cache = a_cache(tmp_path)
+    os.utime(cache)  # fresh: only its mode stands in the way
+    cache.chmod(0o777)
+    home = tmp_path / "home"
+    home.mkdir()
+    with override_settings(TERMINAL_KUBECTL_CACHE=cache):
+        assert not kubectl_cache.seed(home, None, None)
+        cache.chmod(0o755)
+        assert kubectl_cache.seed(home, None, None)
+
+
+def test_files_that_are_not_the_platform_s_own_are_left_out(tmp_path: Path) -> None:
+    cache = a_cache(tmp_path)
+    os.utime(cache)
+    discovery = cache / "discovery"
+    (discovery / "anyone-may-write.json").write_text("{}")
+    (discovery / "anyone-may-write.json").chmod(0o666)
+    (discovery / "kept.json").write_text("{}")
+    if os.geteuid() == 0:  # only root can give a file away; as another user the mode case stands alone
+        (discovery / "a-student-s.json").write_text("{}")
+        os.chown(discovery / "a-student-s.json", 4_000_123, 4_000_123)
+    home = tmp_path / "home"
+    home.mkdir()
+    with override_settings(TERMINAL_KUBECTL_CACHE=cache):
+        assert kubectl_cache.seed(home, None, None)
+    copied = {path.name for path in (home / ".kube" / "cache" / "discovery").iterdir()}
+    assert "kept.json" in copied
+    assert "anyone-may-write.json" not in copied
+    assert "a-student-s.json" not in copied
