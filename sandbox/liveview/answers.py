@@ -24,6 +24,7 @@ from typing import Any
 from django.conf import settings
 
 from sandbox.liveview import events
+from sandbox.liveview.lag import Every
 from sandbox.liveview.snapshot import picture
 from sandbox.liveview.watcher import Watcher
 
@@ -121,14 +122,12 @@ class Late:
     """Counts the questions that came past their deadline, and says so now and then: each
     was answered by the API server instead, which is what the watcher exists to spare."""
 
-    EVERY = 30.0
-
     def __init__(self) -> None:
-        self.count, self.said = 0, -self.EVERY
+        self.count = 0
+        self._every = Every()
 
     def note(self) -> None:
         self.count += 1
-        now = time.monotonic()
-        if now - self.said >= self.EVERY:
+        if self._every.due():
             log.warning("%d questions reached the watcher past their deadline", self.count)
-            self.count, self.said = 0, now
+            self.count = 0

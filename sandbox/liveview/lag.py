@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 WORTH_SAYING = 2.0  # seconds late
-EVERY = 30.0  # seconds between two warnings of one Lag
+EVERY = 30.0  # seconds between two warnings of one kind
+
+
+class Every:
+    """Due at most once every EVERY seconds: how often a warning may be repeated."""
+
+    def __init__(self) -> None:
+        self._at = -EVERY
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._at < EVERY:
+            return False
+        self._at = now
+        return True
 
 
 class Lag:
@@ -16,24 +31,24 @@ class Lag:
         self.where = where
         self.worst = 0.0  # since the last warning
         self.late = 0  # changes WORTH_SAYING late since the last warning
-        self._said = -EVERY
+        self._every = Every()
 
-    def note(self, seen: object, extra: str = "") -> None:
-        """`seen`: when the watcher saw the change (time.time()); anything else is ignored."""
+    def note(self, seen: object, more: Callable[[], str] | None = None) -> None:
+        """`seen`: when the watcher saw the change (time.time()); anything else is ignored.
+        `more`: what to add to a warning, asked only when one is given."""
         if not isinstance(seen, (int, float)):
             return
         delay = time.time() - seen
         self.worst = max(self.worst, delay)
         if delay >= WORTH_SAYING:
             self.late += 1
-        now = time.monotonic()
-        if self.late and now - self._said >= EVERY:
+        if self.late and self._every.due():
             log.warning(
                 "%d changes reached %s %.1f s or more after the watcher saw them (the worst %.1f s)%s",
                 self.late,
                 self.where,
                 WORTH_SAYING,
                 self.worst,
-                extra,
+                more() if more else "",
             )
-            self._said, self.worst, self.late = now, 0.0, 0
+            self.worst, self.late = 0.0, 0

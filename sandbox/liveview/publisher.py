@@ -48,7 +48,6 @@ class Publisher:
         self.layer, self.loop = layer, loop
         # (sandbox id, message, time.time() when the reflector saw it)
         self.queues: list[asyncio.Queue[tuple[int, Message, float]]] = [asyncio.Queue() for _ in range(senders)]
-        self.sent = 0  # group messages
         self.lag = Lag("their groups")
 
     def publish(self, sandbox_id: int, message: Message) -> None:
@@ -67,7 +66,6 @@ class Publisher:
         for attempt in range(2):
             try:
                 await self.layer.group_send(group_name(sandbox_id), message)
-                self.sent += 1
                 return
             except Exception:
                 if attempt:
@@ -82,6 +80,8 @@ class Publisher:
                 taken.append(queue.get_nowait())
             for sandbox_id, message in batches(taken):
                 await self._group_send(sandbox_id, message)
-            waiting = f"; {sum(q.qsize() for q in self.queues)} changes waiting to be published"
             for _sandbox_id, _message, seen in taken:
-                self.lag.note(seen, waiting)
+                self.lag.note(seen, self._waiting)
+
+    def _waiting(self) -> str:
+        return f"; {sum(queue.qsize() for queue in self.queues)} changes waiting to be published"

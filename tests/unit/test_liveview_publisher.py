@@ -15,6 +15,8 @@ from sandbox.liveview import answers, ask, lag
 from sandbox.liveview.publisher import Publisher, batches
 from sandbox.liveview.watcher import Watcher, group_name
 
+NAMESPACE = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
+
 
 def change(name: str, op: str = "MODIFIED") -> dict[str, Any]:
     return {"type": "cluster.event", "op": op, "object": {"kind": "Pod", "name": name}}
@@ -81,14 +83,16 @@ class StuckLayer(InMemoryChannelLayer):  # type: ignore[misc]  # channels is unt
         await super().group_send(group, message)
 
 
-def test_a_slow_sandbox_does_not_hold_back_the_others() -> None:
+def first_heard(layer: InMemoryChannelLayer, listens_to: int, changes: list[tuple[int, dict[str, Any]]]) -> list[str]:
+    """Publish `changes` (sandbox id, change) through `layer`; the names in the first message
+    that sandbox `listens_to`'s group gets."""
+
     async def scenario() -> list[str]:
-        layer = StuckLayer(group_name(0))
         channel = await layer.new_channel()
-        await layer.group_add(group_name(1), channel)
+        await layer.group_add(group_name(listens_to), channel)
         publisher = Publisher(layer, asyncio.get_running_loop(), senders=2)
-        publisher.publish(0, change("stuck"))
-        publisher.publish(1, change("free"))
+        for sandbox_id, message in changes:
+            publisher.publish(sandbox_id, message)
         await asyncio.sleep(0)  # the thread-safe hand-over runs on the loop
         running = asyncio.create_task(publisher.run())
         try:
@@ -96,15 +100,31 @@ def test_a_slow_sandbox_does_not_hold_back_the_others() -> None:
         finally:
             running.cancel()
 
-    assert asyncio.run(scenario()) == ["free"]
+    return asyncio.run(scenario())
+
+
+def test_a_slow_sandbox_does_not_hold_back_the_others() -> None:
+    assert first_heard(StuckLayer(group_name(0)), 1, [(0, change("stuck")), (1, change("free"))]) == ["free"]
+
+
+async def question(layer: InMemoryChannelLayer, reply: str, what: str = "world", deadline: float = 0.0) -> None:
+    """Ask the watcher for the test namespace's Pods; the answer goes to `reply`."""
+    request = {
+        "type": "liveview.request",
+        "what": what,
+        "namespaces": [NAMESPACE],
+        "kinds": ["Pod"],
+        "reply": reply,
+        "deadline": deadline or time.time() + 10,
+    }
+    await layer.send(answers.request_channel(), request)
 
 
 def _ready_watcher() -> Watcher:
     watcher = Watcher(lambda sandbox_id, message: None)
     for reflector in watcher.reflectors:
         reflector.synced.set()
-    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
-    watcher.by_kind["Pod"].store.put({"metadata": {"namespace": namespace, "name": "web", "resourceVersion": "7"}})
+    watcher.by_kind["Pod"].store.put({"metadata": {"namespace": NAMESPACE, "name": "web", "resourceVersion": "7"}})
     return watcher
 
 
@@ -125,24 +145,15 @@ class SlowReplies(InMemoryChannelLayer):  # type: ignore[misc]  # channels is un
 
 
 def test_the_watcher_answers_many_questions_at_once_and_drops_the_late_ones(caplog: Any) -> None:
-    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
     layer = SlowReplies()
 
     async def scenario() -> tuple[list[Any], bool]:
         serving = asyncio.create_task(answers.serve(layer, _ready_watcher()))
         replies = [await layer.new_channel() for _ in range(50)]
         late = await layer.new_channel()
-        await layer.send(
-            answers.request_channel(),
-            {"type": "liveview.request", "what": "world", "namespaces": [namespace], "kinds": ["Pod"],
-             "reply": late, "deadline": time.time() - 1},
-        )  # fmt: skip
+        await question(layer, late, deadline=time.time() - 1)
         for reply in replies:
-            await layer.send(
-                answers.request_channel(),
-                {"type": "liveview.request", "what": "world", "namespaces": [namespace], "kinds": ["Pod"],
-                 "reply": reply, "deadline": time.time() + 10},
-            )  # fmt: skip
+            await question(layer, reply)
         try:
             got = [await asyncio.wait_for(layer.receive(reply), 5) for reply in replies]
             late_answered = True
@@ -156,7 +167,7 @@ def test_the_watcher_answers_many_questions_at_once_and_drops_the_late_ones(capl
 
     got, late_answered = asyncio.run(scenario())
     assert all(answer["ok"] for answer in got)
-    assert {o["metadata"]["name"] for answer in got for o in answer["objects"]["Pod"][namespace]} == {"web"}
+    assert {o["metadata"]["name"] for answer in got for o in answer["objects"]["Pod"][NAMESPACE]} == {"web"}
     assert not late_answered
     assert "past their deadline" in caplog.text
     assert layer.most > 1  # not one reply after another
@@ -176,17 +187,16 @@ def test_changes_that_travel_late_are_said_now_and_then(caplog: Any) -> None:
 
 def _late_answer(layer: InMemoryChannelLayer, recently_answered: bool) -> Any:
     """ask.world() against a watcher that answers after twice the base wait."""
-    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
 
     async def slow_watcher() -> None:
         request = await layer.receive(answers.request_channel())
         await asyncio.sleep(2 * settings.LIVEVIEW_WATCHER_TIMEOUT_MS / 1000)
-        await layer.send(request["reply"], {"type": "liveview.answer", "ok": True, "objects": {"Pod": {namespace: []}}})
+        await layer.send(request["reply"], {"type": "liveview.answer", "ok": True, "objects": {"Pod": {NAMESPACE: []}}})
 
     async def scenario() -> Any:
         watcher = asyncio.create_task(slow_watcher())
         try:
-            return await ask.world([namespace], ["Pod"])
+            return await ask.world([NAMESPACE], ["Pod"])
         finally:
             watcher.cancel()
 
@@ -199,7 +209,7 @@ def test_a_watcher_that_answered_lately_is_waited_for_longer(monkeypatch: Any, s
     settings.CHANNEL_LAYER, settings.LIVEVIEW_WATCHER_TIMEOUT_MS = "redis", 150
     layer = InMemoryChannelLayer(capacity=100)
     monkeypatch.setattr(ask, "get_channel_layer", lambda: layer)
-    assert _late_answer(layer, recently_answered=True) == {("Pod", settings.SANDBOX_NAMESPACE_PREFIX + "abc"): []}
+    assert _late_answer(layer, recently_answered=True) == {("Pod", NAMESPACE): []}
     # Not heard from for a while: the base wait, then the API server (None), and a pause in asking.
     assert _late_answer(layer, recently_answered=False) is None
     assert ask._quiet_until > time.monotonic()
@@ -221,38 +231,20 @@ class BlinkingLayer(InMemoryChannelLayer):  # type: ignore[misc]  # channels is 
 
 
 def test_a_send_that_fails_once_is_sent_again() -> None:
-    async def scenario() -> list[str]:
-        layer = BlinkingLayer()
-        channel = await layer.new_channel()
-        await layer.group_add(group_name(5), channel)
-        publisher = Publisher(layer, asyncio.get_running_loop(), senders=1)
-        publisher.publish(5, change("deleted", "DELETED"))
-        await asyncio.sleep(0)
-        running = asyncio.create_task(publisher.run())
-        try:
-            return names(await asyncio.wait_for(layer.receive(channel), 5))
-        finally:
-            running.cancel()
-
-    assert asyncio.run(scenario()) == ["deleted"]
+    assert first_heard(BlinkingLayer(), 5, [(5, change("deleted", "DELETED"))]) == ["deleted"]
 
 
 def test_a_question_that_cannot_be_answered_does_not_stop_the_answering(caplog: Any) -> None:
-    namespace = settings.SANDBOX_NAMESPACE_PREFIX + "abc"
     watcher = _ready_watcher()
     # An Event without its creation time: the snapshot's picture cannot sort it.
-    watcher.by_kind["Event"].store.put({"metadata": {"namespace": namespace, "name": "odd", "resourceVersion": "8"}})
+    watcher.by_kind["Event"].store.put({"metadata": {"namespace": NAMESPACE, "name": "odd", "resourceVersion": "8"}})
 
     async def scenario() -> Any:
         layer = InMemoryChannelLayer(capacity=100)
         serving = asyncio.create_task(answers.serve(layer, watcher))
         broken, fine = await layer.new_channel(), await layer.new_channel()
         for what, reply in (("snapshot", broken), ("world", fine)):
-            await layer.send(
-                answers.request_channel(),
-                {"type": "liveview.request", "what": what, "namespaces": [namespace], "kinds": ["Pod"],
-                 "reply": reply, "deadline": time.time() + 10},
-            )  # fmt: skip
+            await question(layer, reply, what=what)
         try:
             return await asyncio.wait_for(layer.receive(fine), 5)
         finally:
